@@ -1,0 +1,218 @@
+"""Canonical interaction and item tables, built from raw files with strict checks.
+
+Canonical tables (all ids are strings, the original ids):
+
+* ``interactions.csv``: ``user_id, item_id`` (+ ``timestamp`` when the source has one), one row per
+  implicit positive, deduplicated.
+* ``items.csv``: ``item_id, title, text, image_path, genres`` + any extra text fields the source
+  keeps (ml1m-mm: ``plot, director, actors, year``). ``text`` is the default joined text;
+  ``image_path`` is an absolute path to an existing file or empty; ``genres`` is ``|``-separated.
+
+Every check either raises :class:`DataError` naming file, row and field, or counts a skip / flag
+in the :class:`PrepReport`. Row numbers are 1-based file lines (the header is line 1).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from graphrec.data.report import DataError, PrepReport
+
+ITEM_COLUMNS = ["item_id", "title", "text", "image_path", "genres"]
+
+
+def read_table(path: str | Path, required: list[str]) -> pd.DataFrame:
+    """Read a CSV/TSV with every column as string; a missing file or column is a DataError."""
+    path = Path(path)
+    if not path.exists():
+        raise DataError(path, "file not found")
+    sep = "\t" if path.suffix in (".tsv", ".tab") else ","
+    try:
+        df = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False)
+    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
+        raise DataError(path, f"cannot be parsed as {'TSV' if sep == chr(9) else 'CSV'}: {exc}") from None
+    missing = [c for c in required if c not in df.columns]
+    if missing:
+        raise DataError(path, f"missing column(s) {missing}; found {list(df.columns)}", field=missing[0])
+    return df
+
+
+@dataclass
+class TableSpec:
+    """Which raw columns hold what (see :class:`graphrec.data.config.DataConfig`)."""
+
+    interactions_file: Path
+    items_file: Path
+    user_col: str = "user_id"
+    item_col: str = "item_id"
+    timestamp_col: str | None = None
+    rating_col: str | None = None
+    rating_threshold: float = 4.0
+    text_cols: list[str] = field(default_factory=lambda: ["title"])
+    title_col: str | None = None
+    image_col: str | None = None
+    image_root: Path | None = None
+    genres_col: str | None = None
+    extra_cols: dict[str, str] = field(default_factory=dict)  # canonical name -> raw column
+    text_joiner: str = ". "
+    min_user_interactions: int = 2
+
+
+def _rows(mask: pd.Series) -> list[int]:
+    return [int(i) + 2 for i in mask.to_numpy().nonzero()[0]]
+
+
+def _blank(s: pd.Series) -> pd.Series:
+    st = s.fillna("").astype(str).str.strip()
+    return (st == "") | st.str.lower().isin(["nan", "none", "null"])
+
+
+def canonical_items(raw: pd.DataFrame, spec: TableSpec, report: PrepReport) -> pd.DataFrame:
+    """Check and convert the raw items table (see module docstring)."""
+    f = spec.items_file
+    ids = raw[spec.item_col].astype(str).str.strip()
+    blank = ids == ""
+    if blank.any():
+        raise DataError(f, "empty item id", row=_rows(blank)[0], field=spec.item_col)
+    dup = ids.duplicated(keep=False)
+    if dup.any():
+        rows = _rows(dup)[:5]
+        raise DataError(f, f"duplicate item id {ids[dup].iloc[0]!r} (rows {rows})", row=rows[0], field=spec.item_col)
+    out = pd.DataFrame({"item_id": ids})
+    parts = []
+    for col in spec.text_cols:
+        s = raw[col].fillna("").astype(str).str.strip()
+        empty = _blank(raw[col])
+        if empty.any() and len(spec.text_cols) > 1:
+            report.flag(f"empty_text_field:{col}", int(empty.sum()),
+                        [f"{f} row {r} item {i}" for r, i in zip(_rows(empty), ids[empty])])
+        parts.append(s.where(~empty, ""))
+    text = pd.Series([spec.text_joiner.join(p for p in row if p) for row in zip(*parts)], index=raw.index, dtype=str) if parts else pd.Series("", index=raw.index)
+    out["title"] = raw[spec.title_col or spec.text_cols[0]].fillna("").astype(str).str.strip() if (spec.title_col or spec.text_cols) else ids
+    out["text"] = text
+    no_text = text.str.strip() == ""
+    if no_text.any():
+        report.flag("items_without_text", int(no_text.sum()), [f"{f} row {r} item {i}" for r, i in zip(_rows(no_text), ids[no_text])])
+    out["image_path"] = ""
+    if spec.image_col is not None:
+        root = spec.image_root or f.parent
+        paths = raw[spec.image_col].fillna("").astype(str).str.strip()
+        resolved = [str((root / p).resolve()) if p and not _blank(pd.Series([p])).iloc[0] else "" for p in paths]
+        exists = pd.Series([bool(p) and Path(p).is_file() for p in resolved], index=raw.index)
+        given = pd.Series([bool(p) for p in resolved], index=raw.index)
+        gone = given & ~exists
+        if gone.any():
+            report.flag("image_file_not_found", int(gone.sum()),
+                        [f"{f} row {r} field {spec.image_col!r}: {p}" for r, p in zip(_rows(gone), paths[gone])])
+        out["image_path"] = [p if e else "" for p, e in zip(resolved, exists)]
+    no_image = out["image_path"] == ""
+    if no_image.any():
+        report.flag("items_without_image", int(no_image.sum()), [f"item {i}" for i in ids[no_image]])
+    out["genres"] = raw[spec.genres_col].fillna("").astype(str).str.strip() if spec.genres_col else ""
+    for name, col in spec.extra_cols.items():
+        out[name] = raw[col].fillna("").astype(str).str.strip().where(~_blank(raw[col]), "")
+    neither = no_text & no_image
+    if neither.any():
+        report.skip("items_without_text_or_image", int(neither.sum()),
+                    [f"{f} row {r} item {i}" for r, i in zip(_rows(neither), ids[neither])])
+        out = out[~neither]
+    return out.reset_index(drop=True)
+
+
+def canonical_interactions(raw: pd.DataFrame, spec: TableSpec, items: pd.DataFrame,
+                           dropped_items: set[str], report: PrepReport) -> pd.DataFrame:
+    """Check and convert the raw interactions table (see module docstring)."""
+    f = spec.interactions_file
+    users = raw[spec.user_col].astype(str).str.strip()
+    its = raw[spec.item_col].astype(str).str.strip()
+    for col, s in ((spec.user_col, users), (spec.item_col, its)):
+        bad = _blank(s)
+        if bad.any():
+            raise DataError(f, "empty id", row=_rows(bad)[0], field=col)
+    df = pd.DataFrame({"user_id": users, "item_id": its, "_row": range(2, len(raw) + 2)})
+    if spec.timestamp_col:
+        ts = pd.to_numeric(raw[spec.timestamp_col], errors="coerce")
+        bad = ts.isna()
+        if bad.any():
+            raise DataError(f, f"timestamp {raw[spec.timestamp_col][bad].iloc[0]!r} is not a number",
+                            row=_rows(bad)[0], field=spec.timestamp_col)
+        df["timestamp"] = ts.to_numpy()
+    if spec.rating_col:
+        r = pd.to_numeric(raw[spec.rating_col], errors="coerce")
+        bad = r.isna()
+        if bad.any():
+            raise DataError(f, f"rating {raw[spec.rating_col][bad].iloc[0]!r} is not a number",
+                            row=_rows(bad)[0], field=spec.rating_col)
+        low = (r < spec.rating_threshold).to_numpy()
+        if low.any():
+            report.skip("below_rating_threshold", int(low.sum()))
+        df = df[~low]
+    known = set(items["item_id"])
+    no_content = df["item_id"].isin(dropped_items)
+    if no_content.any():
+        report.skip("interactions_of_items_without_content", int(no_content.sum()),
+                    [f"{f} row {r}" for r in df["_row"][no_content]])
+        df = df[~no_content]
+    unknown = ~df["item_id"].isin(known)
+    if unknown.any():
+        report.skip("interactions_with_unknown_item", int(unknown.sum()),
+                    [f"{f} row {r} field {spec.item_col!r}: {i!r}" for r, i in zip(df["_row"][unknown], df["item_id"][unknown])])
+        df = df[~unknown]
+    dup = df.duplicated(["user_id", "item_id"], keep="first")
+    if dup.any():
+        report.skip("duplicate_interactions", int(dup.sum()), [f"{f} row {r}" for r in df["_row"][dup]])
+        df = df[~dup]
+    counts = df.groupby("user_id")["item_id"].transform("size")
+    few = counts < spec.min_user_interactions
+    if few.any():
+        n_users = df.loc[few, "user_id"].nunique()
+        report.skip(f"users_with_fewer_than_{spec.min_user_interactions}_interactions", n_users,
+                    [f"user {u}" for u in df.loc[few, "user_id"].unique()])
+        report.skip("interactions_of_those_users", int(few.sum()))
+        df = df[~few]
+    return df.drop(columns="_row").reset_index(drop=True)
+
+
+def build_canonical(raw_interactions: pd.DataFrame, raw_items: pd.DataFrame, spec: TableSpec,
+                    source: str = "") -> tuple[pd.DataFrame, pd.DataFrame, PrepReport]:
+    """Raw tables -> canonical (interactions, items, report). See the module docstring."""
+    report = PrepReport(source=source or str(spec.interactions_file.parent))
+    raw_ids = set(raw_items[spec.item_col].astype(str).str.strip())
+    items = canonical_items(raw_items, spec, report)
+    dropped = raw_ids - set(items["item_id"])
+    inter = canonical_interactions(raw_interactions, spec, items, dropped, report)
+    idle = ~items["item_id"].isin(set(inter["item_id"]))
+    if idle.any():
+        report.flag("items_without_interactions", int(idle.sum()), [f"item {i}" for i in items["item_id"][idle]])
+    report.kept = {
+        "interactions": len(inter),
+        "users": int(inter["user_id"].nunique()),
+        "items": len(items),
+        "items_with_interactions": int(inter["item_id"].nunique()),
+        "items_with_text": int((items["text"] != "").sum()),
+        "items_with_image": int((items["image_path"] != "").sum()),
+    }
+    return inter, items, report
+
+
+def write_prepared(out_dir: str | Path, interactions: pd.DataFrame, items: pd.DataFrame, report: PrepReport) -> Path:
+    """Write the canonical tables and the prep report (JSON) to ``out_dir``."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    interactions.to_csv(out / "interactions.csv.tmp", index=False)
+    items.to_csv(out / "items.csv.tmp", index=False)
+    (out / "interactions.csv.tmp").replace(out / "interactions.csv")
+    (out / "items.csv.tmp").replace(out / "items.csv")
+    report.write(out / "prep_report.json")
+    return out
+
+
+def load_prepared(prepared_dir: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Read canonical ``(interactions, items)`` from a prepared directory (ids as strings)."""
+    d = Path(prepared_dir)
+    inter = read_table(d / "interactions.csv", ["user_id", "item_id"])
+    items = read_table(d / "items.csv", ITEM_COLUMNS)
+    return inter, items
