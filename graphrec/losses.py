@@ -1,0 +1,88 @@
+"""Loss functions: tensors in, tensors out.
+
+Link prediction: BPR (Rendle et al., UAI 2009) and sampled softmax (Covington et al., RecSys
+2016; Wu et al., "On the effectiveness of sampled softmax loss for item recommendation", TOIS
+2023). Contrastive alignment: symmetric InfoNCE (van den Oord et al., 2018; CLIP, Radford et
+al., 2021) with a learnable, clamped temperature as in open_clip's ``logit_scale``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+def bpr_loss(pos: torch.Tensor, neg: torch.Tensor) -> torch.Tensor:
+    """Bayesian personalised ranking: ``-log sigmoid(s_pos - s_neg)`` averaged.
+
+    Shapes:
+        pos: (B,), neg: (B,) or (B, N) -> scalar
+    """
+    if neg.dim() == 2:
+        pos = pos.unsqueeze(1)
+    return -F.logsigmoid(pos - neg).mean()
+
+
+def sampled_softmax_loss(pos: torch.Tensor, neg: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
+    """Cross-entropy of the positive against sampled negatives: ``-log softmax([pos, neg] / T)[0]``.
+
+    Shapes:
+        pos: (B,), neg: (B, N) -> scalar
+    """
+    logits = torch.cat([pos.unsqueeze(1), neg], 1) / temperature  # (B, 1 + N)
+    return -torch.log_softmax(logits, 1)[:, 0].mean()
+
+
+def info_nce(a: torch.Tensor, b: torch.Tensor, logit_scale: torch.Tensor) -> torch.Tensor:
+    """Symmetric InfoNCE between paired rows of ``a`` and ``b`` (other rows are negatives).
+
+    Rows are L2-normalised inside. With fewer than two pairs the loss is 0 (no negatives).
+
+    Shapes:
+        a, b: (N, d); logit_scale: scalar (1 / temperature) -> scalar
+    """
+    if a.shape[0] < 2:
+        return a.sum() * 0.0 + b.sum() * 0.0
+    a = F.normalize(a, dim=-1)
+    b = F.normalize(b, dim=-1)
+    logits = logit_scale * a @ b.T  # (N, N)
+    target = torch.arange(a.shape[0], device=a.device)
+    return 0.5 * (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target))
+
+
+def l2_reg(*tensors: torch.Tensor) -> torch.Tensor:
+    """Sum of squared entries divided by the batch size (rows of the first tensor), as in LightGCN.
+
+    Shapes:
+        tensors: (B, d) each -> scalar
+    """
+    n = max(tensors[0].shape[0], 1)
+    return sum(t.pow(2).sum() for t in tensors) / n
+
+
+class LogitScale(nn.Module):
+    """A learnable inverse temperature ``exp(s)`` clamped to ``[1/max_t, 1/min_t]`` (open_clip style).
+
+    Args:
+        init_temperature: starting temperature.
+        min_temperature / max_temperature: clamp range of the temperature.
+
+    Shapes:
+        forward: () -> scalar
+    """
+
+    def __init__(self, init_temperature: float = 0.1, min_temperature: float = 0.01, max_temperature: float = 1.0) -> None:
+        super().__init__()
+        self.init_temperature = init_temperature
+        self.lo, self.hi = math.log(1 / max_temperature), math.log(1 / min_temperature)
+        self.log_scale = nn.Parameter(torch.empty(()))
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        nn.init.constant_(self.log_scale, math.log(1 / self.init_temperature))
+
+    def forward(self) -> torch.Tensor:
+        return self.log_scale.clamp(self.lo, self.hi).exp()

@@ -1,0 +1,45 @@
+"""Configuration of the graphrec model (the ``model`` section of a run config)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from graphrec.config_base import ConfigError, StrictConfig, opt
+
+
+@dataclass
+class ModelConfig(StrictConfig):
+    """The GraphRec model: content item tower, fusion, LightGCN propagation, content kNN graph."""
+
+    dim: int = opt(64, help="Embedding size shared by users, items and every modality view.")
+    num_layers: int = opt(3, help="LightGCN propagation layers over the train user-item graph.")
+    modalities: list[str] = opt(["text", "image"], help="Item feature sets (RecData.features keys) fed to the item tower.")
+    proj_hidden: int = opt(256, help="Hidden width of each modality projector (LayerNorm-Linear-GELU-Linear).")
+    dropout: float = opt(0.1, help="Dropout inside the modality projectors.")
+    fusion: Literal["gated", "mean"] = opt("gated", help="Fusion over available modalities: learned gated attention or masked mean.")
+    use_id_embedding: bool = opt(True, help="Add a learned ID embedding to warm items (a correction; cold items never have one).")
+    id_dropout: float = opt(0.5, help="DropoutNet-style probability of dropping a warm item's ID correction during training.")
+    knn_k: int = opt(10, help="Warm neighbours per item in the item-item content kNN graph (0 disables it).")
+    knn_temperature: float = opt(0.05, help="Softmax temperature over the kNN cosine similarities (message weights).")
+    knn_modalities: list[str] = opt([], help="Feature sets used for the kNN similarity; empty = the model's modalities.")
+
+    def validate(self) -> None:
+        if self.dim < 1:
+            raise ConfigError(f"dim: must be >= 1, got {self.dim}")
+        if self.num_layers < 0:
+            raise ConfigError(f"num_layers: must be >= 0, got {self.num_layers}")
+        if not self.modalities:
+            raise ConfigError("modalities: at least one feature set is needed (items are represented from content)")
+        if len(set(self.modalities)) != len(self.modalities):
+            raise ConfigError(f"modalities: duplicate names in {self.modalities}")
+        if self.proj_hidden < 1:
+            raise ConfigError(f"proj_hidden: must be >= 1, got {self.proj_hidden}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ConfigError(f"dropout: must be in [0, 1), got {self.dropout}")
+        if not 0.0 <= self.id_dropout <= 1.0:
+            raise ConfigError(f"id_dropout: must be in [0, 1], got {self.id_dropout}")
+        if self.knn_k < 0:
+            raise ConfigError(f"knn_k: must be >= 0, got {self.knn_k}")
+        if self.knn_temperature <= 0:
+            raise ConfigError(f"knn_temperature: must be > 0, got {self.knn_temperature}")

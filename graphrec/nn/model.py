@@ -1,0 +1,259 @@
+"""GraphRec: an inductive GNN recommender whose items start from content.
+
+Item side (works for any item, including ones never seen in training):
+
+1. each modality's features -> :class:`ModalityProjector` -> a view in the shared space;
+2. :class:`GatedFusion` (or masked mean) over the views the item has -> content ``c_i``;
+3. warm items (items with train interactions) add an ID embedding as a correction, dropped
+   per item with probability ``id_dropout`` during training (DropoutNet, Volkovs et al.,
+   NeurIPS 2017);
+4. LightGCN propagation (He et al., SIGIR 2020) over the train user-item graph gives the
+   collaborative embeddings of users and warm items;
+5. the *cold view* of an item is ``a * c_i + (1 - a) * sum_j w_ij v_j`` where ``j`` are the
+   item's ``k`` most content-similar **warm** items (fixed item-item content kNN graph over
+   train items; messages flow warm -> item only, never from a cold item) and ``v_j`` their
+   collaborative embeddings; ``a`` is learned.
+
+Scores are cosines between the final user embedding and the final item embedding: the
+collaborative embedding for warm items, the cold view for every other item. A new item's
+embedding (:meth:`GraphRec.embed_items`) depends only on its own content and the fixed
+trained state, so it equals what it would have had as a cold catalogue item.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from graphrec.graph.build import centred_normalised, item_degree, knn_graph_to_sources, normalized_adjacency
+from graphrec.nn.fusion import GatedFusion, MaskedMeanFusion
+from graphrec.nn.gnn import LightGCNPropagation
+from graphrec.nn.projector import ModalityProjector
+
+Features = dict[str, tuple[torch.Tensor, torch.Tensor]]
+
+
+class GraphRec(nn.Module):
+    """Content-first GNN recommender for item cold-start.
+
+    Args:
+        num_users: number of (warm) users.
+        num_items: catalogue size at training time.
+        modality_dims: feature size per modality, e.g. ``{"text": 384, "image": 1280}``.
+        dim: embedding size.
+        num_layers: LightGCN layers.
+        proj_hidden: projector hidden width.
+        dropout: projector dropout.
+        fusion: ``"gated"`` or ``"mean"``.
+        use_id_embedding: add an ID correction to warm items.
+        id_dropout: probability of dropping a warm item's ID correction per training step.
+        knn_k: warm content neighbours per item (0 = no kNN graph; cold view = content).
+        knn_temperature: softmax temperature of the kNN message weights.
+        knn_modalities: modalities used for kNN similarity (default: all of ``modality_dims``).
+
+    Shapes:
+        score: users (B,) -> (B, num_items)
+        embed_items: {name: (x (N, D_m), mask (N,))} -> (N, dim)
+    """
+
+    supports_cold = True
+
+    def __init__(
+        self,
+        num_users: int,
+        num_items: int,
+        modality_dims: dict[str, int],
+        dim: int = 64,
+        num_layers: int = 3,
+        proj_hidden: int = 256,
+        dropout: float = 0.1,
+        fusion: str = "gated",
+        use_id_embedding: bool = True,
+        id_dropout: float = 0.5,
+        knn_k: int = 10,
+        knn_temperature: float = 0.05,
+        knn_modalities: list[str] | None = None,
+    ) -> None:
+        super().__init__()
+        self.num_users, self.num_items, self.dim = num_users, num_items, dim
+        self.modalities = list(modality_dims)
+        self.modality_dims = dict(modality_dims)
+        self.knn_modalities = list(knn_modalities or self.modalities)
+        self.id_dropout, self.knn_k, self.knn_temperature = id_dropout, knn_k, knn_temperature
+        self.projectors = nn.ModuleDict({m: ModalityProjector(d, dim, proj_hidden, dropout) for m, d in modality_dims.items()})
+        self.fusion = GatedFusion(dim) if fusion == "gated" else MaskedMeanFusion()
+        self.user_emb = nn.Embedding(num_users, dim)
+        self.item_id_emb = nn.Embedding(num_items, dim) if use_id_embedding else None
+        self.mix_logit = nn.Parameter(torch.zeros(()))
+        self.propagation = LightGCNPropagation(num_layers)
+        self._graph_ready = False
+        self._cache: tuple[torch.Tensor, torch.Tensor] | None = None
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        for p in self.projectors.values():
+            p.reset_parameters()
+        self.fusion.reset_parameters()
+        nn.init.normal_(self.user_emb.weight, std=0.1)
+        if self.item_id_emb is not None:
+            nn.init.zeros_(self.item_id_emb.weight)  # a correction: starts at nothing
+        nn.init.constant_(self.mix_logit, 0.0)
+        self._cache = None
+
+    # ------------------------------------------------------------------ graph state
+    def set_graph(self, train_edges: torch.Tensor, features: Features) -> None:
+        """Attach the fixed training graph and the catalogue's item features.
+
+        Computes (train-only) feature means for the kNN similarity, the normalised adjacency,
+        and the warm-item kNN graph. Deterministic: calling it again with the same inputs
+        gives the same state, so checkpoints store these inputs rather than derived tensors.
+
+        Shapes:
+            train_edges: (2, E) [user, item]; features[m]: (x (num_items, D_m), mask (num_items,))
+        """
+        missing = [m for m in self.modalities + self.knn_modalities if m not in features]
+        if missing:
+            raise KeyError(f"GraphRec.set_graph: feature sets {sorted(set(missing))} missing (have {sorted(features)})")
+        for m in self.modalities:
+            x, mask = features[m]
+            if x.shape != (self.num_items, self.modality_dims[m]) or mask.shape != (self.num_items,):
+                raise ValueError(
+                    f"GraphRec.set_graph: features {m!r} have shape {tuple(x.shape)}/{tuple(mask.shape)}, "
+                    f"expected ({self.num_items}, {self.modality_dims[m]})/({self.num_items},)"
+                )
+        if train_edges.numel() and (int(train_edges[0].max()) >= self.num_users or int(train_edges[1].max()) >= self.num_items):
+            raise ValueError("GraphRec.set_graph: train edge index out of range of num_users/num_items")
+        self.train_edges = train_edges.long()
+        self.features = {m: (x.float(), mask.bool()) for m, (x, mask) in features.items() if m in set(self.modalities + self.knn_modalities)}
+        self.warm = item_degree(self.train_edges, self.num_items) > 0  # (I,)
+        self.warm_index = torch.nonzero(self.warm).flatten()  # (S,)
+        self.adj = normalized_adjacency(self.train_edges, self.num_users, self.num_items)
+        # train-fitted centring statistics for the kNN similarity (warm items only)
+        self.knn_mean = {}
+        for m in self.knn_modalities:
+            x, mask = self.features[m]
+            sel = mask & self.warm
+            self.knn_mean[m] = x[sel].mean(0) if sel.any() else torch.zeros(x.shape[1])
+        self.knn_keys = self._knn_vectors(self.features)[self.warm_index]  # (S, D)
+        pos = torch.full((self.num_items,), -1, dtype=torch.long)
+        pos[self.warm_index] = torch.arange(len(self.warm_index))
+        if self.knn_k > 0 and len(self.warm_index) > 1:
+            self.knn_idx, self.knn_w = knn_graph_to_sources(
+                self._knn_vectors(self.features), self.knn_keys, self.knn_k, self.knn_temperature, exclude=pos
+            )
+        else:
+            self.knn_idx, self.knn_w = None, None
+        self._graph_ready = True
+        self._cache = None
+
+    def _knn_vectors(self, features: Features) -> torch.Tensor:
+        parts = [centred_normalised(features[m][0].float(), features[m][1].bool(), self.knn_mean[m]) for m in self.knn_modalities]
+        return torch.cat(parts, 1) / len(parts) ** 0.5  # (N, sum D)
+
+    def _check_graph(self) -> None:
+        if not self._graph_ready:
+            raise RuntimeError("GraphRec: call set_graph(train_edges, features) first")
+
+    # ------------------------------------------------------------------ item tower
+    def content_views(self, features: Features) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
+        """Fused content embedding plus the per-modality views.
+
+        Returns:
+            ``(content (N, d), mask (N, M), views {m: (N, d)})``.
+        """
+        views = {m: self.projectors[m](features[m][0].float()) for m in self.modalities}
+        stacked = torch.stack([views[m] for m in self.modalities], 1)  # (N, M, d)
+        mask = torch.stack([features[m][1].bool() for m in self.modalities], 1)  # (N, M)
+        return self.fusion(stacked, mask), mask, views
+
+    def propagate(self, id_keep: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        """Full-graph forward: content of every catalogue item, LightGCN, cold views.
+
+        Args:
+            id_keep: optional (num_items,) bool; warm items with False lose their ID
+                correction for this pass (DropoutNet-style training).
+
+        Returns:
+            dict with ``user`` (U, d), ``collab`` (I, d), ``content`` (I, d), ``cold`` (I, d),
+            ``item`` (I, d) final item embeddings, ``views`` {m: (I, d)}, ``view_mask`` (I, M).
+        """
+        self._check_graph()
+        content, vmask, views = self.content_views(self.features)
+        h = content
+        if self.item_id_emb is not None:
+            keep = self.warm if id_keep is None else (self.warm & id_keep)
+            h = h + self.item_id_emb.weight * keep.unsqueeze(-1).to(h.dtype)
+        x = torch.cat([self.user_emb.weight, h], 0)  # (U + I, d)
+        out = self.propagation(x, self.adj)
+        users, collab = out[: self.num_users], out[self.num_users :]
+        cold = self.cold_view(content, self.knn_idx, self.knn_w, collab)
+        item = torch.where(self.warm.unsqueeze(-1), collab, cold)
+        return {"user": users, "collab": collab, "content": content, "cold": cold, "item": item, "views": views, "view_mask": vmask}
+
+    def cold_view(self, content: torch.Tensor, knn_idx: torch.Tensor | None, knn_w: torch.Tensor | None, collab: torch.Tensor) -> torch.Tensor:
+        """Content plus messages from the k most content-similar warm items.
+
+        Shapes: content (N, d), knn_idx/knn_w (N, k) positions in ``warm_index``, collab (I, d) -> (N, d)
+        """
+        if knn_idx is None:
+            return content
+        nb = collab[self.warm_index][knn_idx]  # (N, k, d)
+        agg = (nb * knn_w.unsqueeze(-1)).sum(1)  # (N, d)
+        a = torch.sigmoid(self.mix_logit)
+        return a * content + (1 - a) * agg
+
+    # ------------------------------------------------------------------ inference
+    def train(self, mode: bool = True) -> "GraphRec":
+        self._cache = None
+        return super().train(mode)
+
+    @torch.no_grad()
+    def embeddings(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Cached eval-mode ``(users (U, d), items (I, d))`` L2-normalised final embeddings."""
+        if self._cache is None or self.training:
+            out = self.propagate()
+            u = nn.functional.normalize(out["user"], dim=-1)
+            i = nn.functional.normalize(out["item"], dim=-1)
+            collab = out["collab"]
+            if self.training:
+                return u, i
+            self._cache = (u, i)
+            self._collab_cache = collab
+        return self._cache
+
+    @torch.no_grad()
+    def score(self, users: torch.Tensor) -> torch.Tensor:
+        """Cosine scores of users against every catalogue item. Shapes: (B,) -> (B, num_items)."""
+        u, i = self.embeddings()
+        return u[users] @ i.T
+
+    @torch.no_grad()
+    def embed_items(self, features: Features) -> torch.Tensor:
+        """Embed brand-new items from content alone (L2-normalised, comparable to :meth:`embeddings`).
+
+        The result equals the embedding the items would have had as cold catalogue items:
+        it uses only their own features, the trained weights, the warm items' fixed
+        collaborative embeddings and the train-fitted kNN statistics.
+
+        Shapes:
+            features[m]: (x (N, D_m), mask (N,)) -> (N, d)
+        """
+        self._check_graph()
+        was_training = self.training
+        self.eval()
+        self.embeddings()
+        collab = self._collab_cache
+        content, _, _ = self.content_views(features)
+        if self.knn_idx is not None:
+            idx, w = knn_graph_to_sources(self._knn_vectors(features), self.knn_keys, self.knn_k, self.knn_temperature)
+            cold = self.cold_view(content, idx, w, collab)
+        else:
+            cold = content
+        if was_training:
+            self.train()
+        return nn.functional.normalize(cold, dim=-1)
+
+    def score_items(self, users: torch.Tensor, item_emb: torch.Tensor) -> torch.Tensor:
+        """Scores of users against given item embeddings (e.g. from :meth:`embed_items`). (B,), (N, d) -> (B, N)."""
+        u, _ = self.embeddings()
+        return u[users] @ item_emb.T

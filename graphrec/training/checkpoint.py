@@ -1,0 +1,84 @@
+"""Checkpoints that carry everything needed to rebuild a trained model.
+
+A checkpoint holds: model and train configs, user/item id maps, encoder fingerprints, the
+graph inputs (train edges, item features) the model was attached to, model weights, step,
+epoch, best validation metric and the graphrec version (nanoGPT / peft habit).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from graphrec.nn import GraphRec, ModelConfig, build_model
+from graphrec.training.config import TrainConfig
+
+CHECKPOINT_FORMAT = 1
+
+
+def graphrec_version() -> str:
+    try:
+        from importlib.metadata import version
+
+        return version("graphrec")
+    except Exception:  # not installed (running from a checkout)
+        return "0.1.0+local"
+
+
+def save_checkpoint(path: Path, model: GraphRec, model_cfg: ModelConfig, train_cfg: TrainConfig, *, user_ids: list[str],
+                    item_ids: list[str], fingerprints: dict[str, str], step: int, epoch: int, best_metric: float | None,
+                    extra: dict[str, Any] | None = None) -> Path:
+    """Write a self-contained checkpoint (atomically: temp file then rename)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    state = {
+        "format": CHECKPOINT_FORMAT,
+        "graphrec_version": graphrec_version(),
+        "model_config": model_cfg.to_dict(),
+        "train_config": train_cfg.to_dict(),
+        "num_users": model.num_users,
+        "num_items": model.num_items,
+        "modality_dims": model.modality_dims,
+        "user_ids": list(user_ids),
+        "item_ids": list(item_ids),
+        "fingerprints": dict(fingerprints),
+        "graph": {"train_edges": model.train_edges, "features": model.features},
+        "model": model.state_dict(),
+        "step": step,
+        "epoch": epoch,
+        "best_metric": best_metric,
+        **(extra or {}),
+    }
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    torch.save(state, tmp)
+    tmp.replace(path)
+    return path
+
+
+def load_checkpoint(path: str | Path, return_state: bool = False):
+    """Rebuild a trained :class:`GraphRec` (eval mode, graph attached) from a checkpoint.
+
+    The model gets ``user_ids``, ``item_ids``, ``fingerprints``, ``model_config`` and
+    ``checkpoint_info`` (step, epoch, best metric, version) attributes for serving.
+
+    Returns:
+        the model, or ``(model, raw_state)`` when ``return_state``.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"checkpoint not found: {path}")
+    state = torch.load(path, map_location="cpu", weights_only=False)
+    if state.get("format") != CHECKPOINT_FORMAT:
+        raise ValueError(f"{path}: unsupported checkpoint format {state.get('format')!r} (expected {CHECKPOINT_FORMAT})")
+    cfg = ModelConfig.from_dict(state["model_config"])
+    model = build_model(cfg, state["num_users"], state["num_items"], state["modality_dims"])
+    model.load_state_dict(state["model"])
+    model.set_graph(state["graph"]["train_edges"], state["graph"]["features"])
+    model.eval()
+    model.user_ids, model.item_ids = state["user_ids"], state["item_ids"]
+    model.fingerprints = state["fingerprints"]
+    model.model_config = cfg
+    model.checkpoint_info = {k: state[k] for k in ("step", "epoch", "best_metric", "graphrec_version")}
+    return (model, state) if return_state else model

@@ -1,0 +1,68 @@
+"""Configuration of the generic trainer (the ``train`` section of a run config)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from graphrec.config_base import ConfigError, StrictConfig, opt
+
+#: Loss terms known to :class:`graphrec.task.GraphRecTask`; a weight of 0 skips the term.
+LOSS_TERMS = ("rec", "cold_rec", "align", "modal", "reg")
+
+
+@dataclass
+class TrainConfig(StrictConfig):
+    """Optimisation, loss weights, validation and early stopping."""
+
+    seed: int = opt(0, help="Seed for torch/numpy/random; CPU reruns with the same seed are identical.")
+    epochs: int = opt(40, help="Maximum number of passes over the train interactions.")
+    batch_size: int = opt(4096, help="Train interactions (user, positive item) per step.")
+    steps_per_epoch: int = opt(0, help="Cap on steps per epoch (0 = a full pass); for quick experiments.")
+    lr: float = opt(0.005, help="Adam learning rate.")
+    weight_decay: float = opt(0.0, help="Adam weight decay on the dense (non-embedding) parameters.")
+    rec_loss: Literal["bpr", "softmax"] = opt("softmax", help="Link prediction loss: BPR or sampled softmax.")
+    num_negatives: int = opt(64, help="Sampled negatives per positive (warm train items, excluding the user's train positives).")
+    rec_temperature: float = opt(0.1, help="Temperature of the sampled-softmax link prediction loss (cosine scores).")
+    loss_weights: dict[str, float] = opt(
+        {"rec": 1.0, "cold_rec": 1.0, "align": 0.1, "modal": 0.05, "reg": 1e-4},
+        help=f"Weight of each named loss term ({', '.join(LOSS_TERMS)}); 0 disables a term.",
+    )
+    init_temperature: float = opt(0.1, help="Initial temperature of the contrastive (InfoNCE) losses; learnable.")
+    min_temperature: float = opt(0.01, help="Lower clamp of the learnable contrastive temperature.")
+    max_temperature: float = opt(1.0, help="Upper clamp of the learnable contrastive temperature.")
+    contrastive_items: int = opt(1024, help="Items per step in the contrastive terms (unique batch items, subsampled).")
+    eval_every: int = opt(1, help="Validate every N epochs.")
+    patience: int = opt(5, help="Stop after this many validations without improvement.")
+    val_setting: str = opt("cold", help="Validation setting used for early stopping (cold/warm/hybrid).")
+    val_metric: str = opt("ndcg@20", help="Validation metric used for early stopping.")
+    grad_clip: float = opt(0.0, help="Clip the gradient norm to this value (0 = off).")
+    num_threads: int = opt(0, help="torch.set_num_threads for training (0 = leave as is).")
+    tensorboard: bool = opt(True, help="Write TensorBoard scalars under <out_dir>/tb.")
+
+    def validate(self) -> None:
+        for name in ("epochs", "batch_size", "num_negatives", "eval_every", "contrastive_items"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name}: must be >= 1, got {getattr(self, name)}")
+        if self.steps_per_epoch < 0:
+            raise ConfigError(f"steps_per_epoch: must be >= 0, got {self.steps_per_epoch}")
+        if self.lr <= 0:
+            raise ConfigError(f"lr: must be > 0, got {self.lr}")
+        if self.patience < 0:
+            raise ConfigError(f"patience: must be >= 0, got {self.patience}")
+        for k, v in self.loss_weights.items():
+            if k not in LOSS_TERMS:
+                raise ConfigError(f"loss_weights.{k}: unknown loss term; known terms: {list(LOSS_TERMS)}")
+            if v < 0:
+                raise ConfigError(f"loss_weights.{k}: must be >= 0, got {v}")
+        if not 0 < self.min_temperature <= self.init_temperature <= self.max_temperature:
+            raise ConfigError(
+                f"init_temperature: need 0 < min_temperature <= init_temperature <= max_temperature, got "
+                f"{self.min_temperature}, {self.init_temperature}, {self.max_temperature}"
+            )
+        if self.rec_temperature <= 0:
+            raise ConfigError(f"rec_temperature: must be > 0, got {self.rec_temperature}")
+
+    def weight(self, term: str) -> float:
+        """Weight of a loss term (0 when not listed)."""
+        return float(self.loss_weights.get(term, 0.0))

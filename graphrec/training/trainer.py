@@ -1,0 +1,186 @@
+"""One generic training loop for GraphRec: batches of train edges, named loss terms, validation,
+early stopping on cold-validation NDCG@20 (warm-validation reported), checkpoints, resume,
+TensorBoard scalars and tqdm progress."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Callable
+
+import torch
+import yaml
+
+from graphrec.data.dataset import RecData
+from graphrec.nn import GraphRec, ModelConfig, build_model
+from graphrec.training.checkpoint import load_checkpoint, save_checkpoint
+from graphrec.training.config import TrainConfig
+from graphrec.training.sampling import NegativeSampler
+from graphrec.training.seed import rng_state, seed_everything, set_rng_state
+
+ValFn = Callable[[GraphRec, RecData], dict[str, float]]
+
+
+def default_validation(setting: str, metric: str) -> ValFn:
+    """Validation with :func:`graphrec.evaluation.protocol.evaluate` (phase ``val``).
+
+    Returns ``{"<setting>/<metric>": value}`` for the early-stopping setting and ``warm``
+    (recall@20 and ndcg@20 of each).
+    """
+
+    def fn(model: GraphRec, data: RecData) -> dict[str, float]:
+        from graphrec.evaluation.protocol import evaluate
+
+        k = int(metric.split("@")[1])
+        settings = tuple(dict.fromkeys([setting, "warm"]))
+        res = evaluate(model, data, phase="val", settings=settings, ks=tuple(sorted({k, 20})))
+        out = {}
+        for s in settings:
+            if s in res:
+                for name, v in res[s].items():
+                    if "@" in name:
+                        out[f"{s}/{name}"] = float(v)
+        return out
+
+    return fn
+
+
+def model_features(data: RecData, modalities: list[str]) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+    """``{name: (x, mask)}`` for the requested feature sets of a RecData (error names missing ones)."""
+    missing = [m for m in modalities if m not in data.features]
+    if missing:
+        raise KeyError(f"RecData has no feature sets {missing} (loaded: {sorted(data.features)}); check model.modalities")
+    return {m: (data.features[m].x, data.features[m].mask) for m in modalities}
+
+
+def train_graphrec(
+    data: RecData,
+    model_cfg: ModelConfig,
+    train_cfg: TrainConfig,
+    out_dir: str | Path,
+    progress: bool = True,
+    val_fn: ValFn | None = None,
+    resume: bool = False,
+) -> tuple[GraphRec, list[dict]]:
+    """Train GraphRec on ``data.train`` with early stopping on validation.
+
+    Writes ``out_dir/config.yaml``, ``out_dir/checkpoint.pt`` (best validation model),
+    ``out_dir/last.pt`` (latest state, for ``resume``), ``out_dir/history.json`` and
+    TensorBoard scalars under ``out_dir/tb``.
+
+    Args:
+        data: the split; only ``data.train`` edges are used for training/graph/negatives.
+        model_cfg, train_cfg: configuration sections.
+        out_dir: run directory.
+        progress: show tqdm bars.
+        val_fn: ``(model, data) -> {"setting/metric": value}``; default evaluates the
+            validation phase (``train_cfg.val_setting`` and warm).
+        resume: continue from ``out_dir/last.pt`` if it exists.
+
+    Returns:
+        ``(model, history)``: the best-on-validation model (eval mode) and one dict per epoch.
+    """
+    from tqdm.auto import tqdm
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if train_cfg.num_threads > 0:
+        torch.set_num_threads(train_cfg.num_threads)
+    (out_dir / "config.yaml").write_text(yaml.safe_dump({"model": model_cfg.to_dict(), "train": train_cfg.to_dict()}, sort_keys=False))
+    gen = seed_everything(train_cfg.seed)
+
+    mods = list(dict.fromkeys(model_cfg.modalities + model_cfg.knn_modalities))
+    feats = model_features(data, mods)
+    model = build_model(model_cfg, data.num_users, data.num_items, {m: f[0].shape[1] for m, f in feats.items()})
+    model.set_graph(data.train, feats)
+    from graphrec.task import GraphRecTask
+
+    task = GraphRecTask(model, train_cfg)
+    opt = torch.optim.Adam(task.parameters(), lr=train_cfg.lr, weight_decay=train_cfg.weight_decay)
+    sampler = NegativeSampler(data.train, data.num_items)
+    val_fn = val_fn or default_validation(train_cfg.val_setting, train_cfg.val_metric)
+    key = f"{train_cfg.val_setting}/{train_cfg.val_metric}"
+    fingerprints = {n: f.fingerprint for n, f in data.features.items() if n in mods}
+    ckpt_meta = dict(user_ids=data.user_ids, item_ids=data.item_ids, fingerprints=fingerprints)
+
+    history: list[dict] = []
+    best, best_epoch, bad, step, start_epoch = None, -1, 0, 0, 0
+    last_path = out_dir / "last.pt"
+    if resume and last_path.exists():
+        _, st = load_checkpoint(last_path, return_state=True)
+        task.load_state_dict(st["task"])
+        opt.load_state_dict(st["optimizer"])
+        set_rng_state(st["rng"], gen)
+        history, best, best_epoch, bad = st["history"], st["best_metric"], st["best_epoch"], st["bad"]
+        step, start_epoch = st["step"], st["epoch"] + 1
+
+    writer = None
+    if train_cfg.tensorboard:
+        from torch.utils.tensorboard import SummaryWriter
+
+        writer = SummaryWriter(str(out_dir / "tb"))
+
+    E = data.train.shape[1]
+    n_steps = -(-E // train_cfg.batch_size)
+    if train_cfg.steps_per_epoch:
+        n_steps = min(n_steps, train_cfg.steps_per_epoch)
+    for epoch in range(start_epoch, train_cfg.epochs):
+        if bad > train_cfg.patience:
+            break
+        task.train()
+        t0 = time.perf_counter()
+        perm = torch.randperm(E, generator=gen)
+        sums: dict[str, float] = {}
+        bar = tqdm(range(n_steps), desc=f"epoch {epoch}", disable=not progress, leave=False)
+        for b in bar:
+            idx = perm[b * train_cfg.batch_size : (b + 1) * train_cfg.batch_size]
+            users, pos = data.train[0, idx], data.train[1, idx]
+            neg = sampler.sample(users, train_cfg.num_negatives, gen)
+            terms = task(users, pos, neg)
+            opt.zero_grad(set_to_none=True)
+            terms["loss"].backward()
+            if train_cfg.grad_clip > 0:
+                torch.nn.utils.clip_grad_norm_(task.parameters(), train_cfg.grad_clip)
+            opt.step()
+            step += 1
+            for k, v in terms.items():
+                sums[k] = sums.get(k, 0.0) + float(v.detach())
+            if writer is not None:
+                for k, v in terms.items():
+                    writer.add_scalar(f"train/{k}", float(v.detach()), step)
+            bar.set_postfix(loss=f"{float(terms['loss'].detach()):.4f}")
+        rec = {"epoch": epoch, "step": step, "seconds": time.perf_counter() - t0}
+        rec.update({k: v / n_steps for k, v in sums.items()})
+        rec["mix"] = float(torch.sigmoid(model.mix_logit))
+        if (epoch + 1) % train_cfg.eval_every == 0 or epoch == train_cfg.epochs - 1:
+            model.eval()
+            metrics = val_fn(model, data)
+            model.train()
+            rec.update({f"val/{k}": v for k, v in metrics.items()})
+            if key not in metrics:
+                raise ValueError(f"validation returned no {key!r} (got {sorted(metrics)})")
+            if best is None or metrics[key] > best:
+                best, best_epoch, bad = metrics[key], epoch, 0
+                save_checkpoint(out_dir / "checkpoint.pt", model, model_cfg, train_cfg, step=step, epoch=epoch,
+                                best_metric=best, **ckpt_meta)
+            else:
+                bad += 1
+            if writer is not None:
+                for k, v in metrics.items():
+                    writer.add_scalar(f"val/{k}", v, step)
+        if progress:
+            shown = {k: round(v, 4) for k, v in rec.items() if k.endswith("loss") or k.startswith("val/")}
+            tqdm.write(f"epoch {epoch} ({rec['seconds']:.1f}s) {shown}")
+        history.append(rec)
+        save_checkpoint(last_path, model, model_cfg, train_cfg, step=step, epoch=epoch, best_metric=best, **ckpt_meta,
+                        extra={"task": task.state_dict(), "optimizer": opt.state_dict(), "rng": rng_state(gen),
+                               "history": history, "best_epoch": best_epoch, "bad": bad})
+    if writer is not None:
+        writer.close()
+    if sampler.num_unresolved:
+        history.append({"note": f"{sampler.num_unresolved} sampled negatives were train positives after resampling"})
+    (out_dir / "history.json").write_text(json.dumps(history, indent=1))
+    best_path = out_dir / "checkpoint.pt"
+    model = load_checkpoint(best_path) if best_path.exists() else model.eval()
+    return model, history
