@@ -1,0 +1,75 @@
+"""The whole pipeline's configuration: one YAML file, one section per stage.
+
+Precedence: command-line ``--set section.key=value`` overrides > the YAML file > the defaults
+declared here and in each section's dataclass. Unknown keys are errors that name the key.
+``graphrec config --reference`` prints every option (docs/CONFIG.md is generated from it).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from graphrec.config_base import ConfigError, StrictConfig, opt
+from graphrec.data.config import DataConfig, SplitConfig
+
+__all__ = ["Config", "ConfigError", "load_config"]
+
+
+@dataclass
+class Config(StrictConfig):
+    """graphrec pipeline configuration (prepare -> split -> encode -> train -> evaluate)."""
+
+    run_dir: str = opt("runs/ml1m-mm", "Directory of this run: prepared data, split, features, model, report.")
+    data: DataConfig = opt(DataConfig, "Raw data set and how to read it.")
+    split: SplitConfig = opt(SplitConfig, "Item cold-start split.")
+
+    @property
+    def paths(self) -> "RunPaths":
+        return RunPaths(Path(self.run_dir))
+
+
+@dataclass(frozen=True)
+class RunPaths:
+    """Where each stage writes inside ``run_dir``."""
+
+    root: Path
+
+    @property
+    def prepared(self) -> Path:
+        return self.root / "prepared"
+
+    @property
+    def split(self) -> Path:
+        return self.root / "split"
+
+    @property
+    def features(self) -> Path:
+        return self.root / "features"
+
+    @property
+    def model(self) -> Path:
+        return self.root / "model"
+
+    @property
+    def evaluation(self) -> Path:
+        return self.root / "evaluation"
+
+
+def parse_overrides(pairs: list[str]) -> dict[str, object]:
+    """``["train.lr=0.01", "split.seed=3"]`` -> dotted-key dict (values parsed as YAML scalars)."""
+    import yaml
+
+    out: dict[str, object] = {}
+    for p in pairs:
+        if "=" not in p:
+            raise ConfigError(f"--set expects key=value, got {p!r}")
+        k, v = p.split("=", 1)
+        out[k.strip()] = yaml.safe_load(v)
+    return out
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> Config:
+    """Defaults, then the YAML file (if any), then ``--set`` overrides; all strict."""
+    cfg = Config.load_yaml(path) if path else Config()
+    return cfg.with_overrides(parse_overrides(overrides or []))
