@@ -1,0 +1,192 @@
+"""``encode_items``: config -> encoders -> feature store -> :class:`ItemFeatures` + encode report."""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import torch
+
+from graphrec.data.features import ItemFeatures
+from graphrec.encoders.base import _REGISTRY, Encoder, build_encoder
+from graphrec.encoders.config import EncodersConfig
+from graphrec.encoders.store import FeatureStore, StoredFeatures, now_iso
+
+log = logging.getLogger(__name__)
+
+MAX_EXAMPLES = 10
+
+
+def _supported(factory: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
+    try:
+        params = inspect.signature(factory).parameters
+    except (TypeError, ValueError):
+        return kwargs
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        return kwargs
+    return {k: v for k, v in kwargs.items() if k in params}
+
+
+def encoder_name(modality: str, cfg: EncodersConfig) -> str:
+    return cfg.text.name if modality == "text" else cfg.image.resolved_name
+
+
+def encoder_from_config(modality: str, cfg: EncodersConfig, hash_cache: str | Path | None = None) -> Encoder:
+    """Build the configured encoder of ``modality``; extra options an encoder does not take are not passed."""
+    name = encoder_name(modality, cfg)
+    if name not in _REGISTRY:
+        raise KeyError(f"encoders.{modality}.name: unknown encoder {name!r}; registered: {sorted(_REGISTRY)}")
+    common = {"batch_size": cfg.batch_size_for(modality), "hash_cache": hash_cache,
+              "arch": cfg.image.arch, "checkpoint": cfg.image.checkpoint}
+    if modality == "text":
+        kw = {**common, "model": cfg.text.model, "template": cfg.text.template, "normalize": cfg.text.normalize,
+              "max_seq_length": cfg.text.max_seq_length}
+    else:
+        kw = {**common, "weights": cfg.image.weights, "num_workers": cfg.num_workers,
+              "max_pixels": cfg.image.max_pixels, "normalize": cfg.image.normalize}
+    return build_encoder(name, **_supported(_REGISTRY[name], kw))
+
+
+def check_items(items: pd.DataFrame) -> list[str]:
+    """Item ids as strings; raises ValueError naming the row of a missing or duplicate id."""
+    if "item_id" not in items.columns:
+        raise ValueError(f"items table has no `item_id` column; columns: {list(items.columns)}")
+    ids = ["" if pd.isna(v) else str(v).strip() for v in items["item_id"].tolist()]
+    seen: dict[str, int] = {}
+    for row, i in enumerate(ids):
+        if not i:
+            raise ValueError(f"items table row {row}: empty item_id")
+        if i in seen:
+            raise ValueError(f"items table row {row}: duplicate item_id {i!r} (first at row {seen[i]})")
+        seen[i] = row
+    return ids
+
+
+def encode_modality(items: pd.DataFrame, ids: list[str], modality: str, encoder: Encoder, registry_name: str,
+                    store: FeatureStore, progress: bool = True) -> tuple[ItemFeatures, dict[str, Any]]:
+    """Load what the store has for ``encoder``'s fingerprint, encode only the rest, save, align to ``ids``."""
+    t0 = time.perf_counter()
+    fp = encoder.fingerprint()
+    keys = encoder.input_keys(items)
+    stored, ignored = store.load(modality, registry_name, fp)
+    pos: dict[str, int] = {}
+    if stored is not None:
+        pos = {i: k for k, i in enumerate(stored.item_ids)}
+    reuse = [stored is not None and i in pos and stored.input_keys[pos[i]] == key for i, key in zip(ids, keys)]
+    todo = [r for r, ok in enumerate(reuse) if not ok]
+    n = len(ids)
+    notes: dict[str, str] = dict(stored.meta.get("notes", {})) if stored is not None else {}
+    changed = False
+    new_x = new_mask = None
+    new_status: list[str] = []
+    if todo:
+        res = encoder.encode(items.iloc[todo].reset_index(drop=True), progress=progress)
+        if res.x.shape[0] != len(todo) or res.mask.shape != (len(todo),) or len(res.status) != len(todo):
+            raise RuntimeError(f"encoder {registry_name} returned {tuple(res.x.shape)} for {len(todo)} items")
+        new_x, new_mask, new_status = res.x.float(), res.mask.bool(), list(res.status)
+        for j, r in enumerate(todo):
+            notes.pop(ids[r], None)
+            if j in res.notes:
+                notes[ids[r]] = res.notes[j]
+        changed = True
+    dim = int(new_x.shape[1]) if new_x is not None else int(stored.x.shape[1])
+    x = torch.zeros(n, dim)
+    mask = torch.zeros(n, dtype=torch.bool)
+    status = [""] * n
+    if stored is not None:
+        rows = [r for r, ok in enumerate(reuse) if ok]
+        if rows:
+            src = torch.tensor([pos[ids[r]] for r in rows])
+            x[rows] = stored.x[src]
+            mask[rows] = stored.mask[src]
+            for r in rows:
+                status[r] = stored.status[pos[ids[r]]]
+    if todo:
+        x[todo] = new_x
+        mask[todo] = new_mask
+        for j, r in enumerate(todo):
+            status[r] = new_status[j]
+    created = stored.meta.get("created_at") if stored is not None and not changed else now_iso()
+    path = store.path(modality, registry_name, fp)
+    if changed:
+        # merged file: rows stored before (not re-encoded now) + the requested rows
+        keep_old = [k for k, i in enumerate(stored.item_ids) if i not in set(ids)] if stored is not None else []
+        all_ids = [stored.item_ids[k] for k in keep_old] + ids
+        all_keys = [stored.input_keys[k] for k in keep_old] + keys
+        all_x = torch.cat([stored.x[keep_old], x]) if keep_old else x
+        all_mask = torch.cat([stored.mask[keep_old], mask]) if keep_old else mask
+        all_status = [stored.status[k] for k in keep_old] + status
+        all_counts = dict(Counter(all_status))
+        meta = {"encoder": registry_name, "encoder_class": type(encoder).__name__, "modality": modality,
+                "fingerprint": fp, "dim": dim, "num_items": len(all_ids), "counts": all_counts,
+                "created_at": created, "notes": {i: notes[i] for i in all_ids if i in notes},
+                "text_source": getattr(encoder, "last_text_info", None) or None}
+        path = store.save(StoredFeatures(modality, registry_name, fp, all_ids, all_keys, all_x, all_mask, all_status, meta))
+    counts = dict(Counter(status))
+    examples = [{"item_id": ids[r], "status": status[r], "note": notes.get(ids[r], "")}
+                for r in range(n) if status[r] not in ("ok",)][:MAX_EXAMPLES]
+    report = {
+        "encoder": registry_name, "fingerprint": fp, "dim": dim, "items": n,
+        "with_features": int(mask.sum()),
+        "missing": counts.get("missing", 0) + counts.get("empty", 0),
+        "unreadable": counts.get("unreadable", 0) + counts.get("too_large", 0),
+        "converted": counts.get("converted", 0) + counts.get("downscaled", 0),
+        "counts": counts, "cache_hits": n - len(todo), "encoded": len(todo),
+        "cache": "hit" if not todo else ("partial" if len(todo) < n else "miss"),
+        "cache_file": str(path), "examples": examples, "seconds": round(time.perf_counter() - t0, 3),
+    }
+    if ignored:
+        report["cache_ignored"] = ignored
+    if modality == "text":
+        info = getattr(encoder, "last_text_info", None)
+        if info:
+            report["text_source"] = info
+    meta = {k: report[k] for k in ("encoder", "dim", "missing", "unreadable", "converted", "counts", "cache_file")}
+    meta["created_at"] = created
+    feats = ItemFeatures(modality, list(ids), x, mask, fp, meta)
+    return feats, report
+
+
+def encode_items(items: pd.DataFrame, cfg: EncodersConfig | None = None, cache_dir: str | Path = "features",
+                 progress: bool = True) -> tuple[dict[str, ItemFeatures], dict[str, Any]]:
+    """Encode every enabled modality of ``items``, reusing the feature store in ``cache_dir``.
+
+    Args:
+        items: item table (``item_id`` plus ``title, text, image_path, genres, ...``).
+        cfg: encoder config (defaults: MiniLM text, EfficientNet-Lite0 images).
+        cache_dir: feature store directory.
+        progress: tqdm progress bars.
+
+    Returns:
+        ``({"text": ItemFeatures, "image": ItemFeatures}, report)``; features are aligned to
+        ``items`` row order; the report has per-modality counts of missing / unreadable /
+        converted inputs, cache hits and seconds.
+    """
+    cfg = cfg or EncodersConfig()
+    t0 = time.perf_counter()
+    ids = check_items(items)
+    store = FeatureStore(cache_dir)
+    hash_cache = Path(cache_dir) / ".sha256.json"
+    prev_threads = torch.get_num_threads()
+    if cfg.num_threads > 0:
+        torch.set_num_threads(cfg.num_threads)
+    features: dict[str, ItemFeatures] = {}
+    report: dict[str, Any] = {"items": len(ids), "cache_dir": str(cache_dir), "modalities": {}}
+    try:
+        for modality in cfg.enabled:
+            enc = encoder_from_config(modality, cfg, hash_cache)
+            feats, rep = encode_modality(items, ids, modality, enc, encoder_name(modality, cfg), store, progress)
+            features[modality] = feats
+            report["modalities"][modality] = rep
+            log.info("%s: %d/%d items with features (%s), cache %s, %.1fs", modality, rep["with_features"],
+                     rep["items"], rep["counts"], rep["cache"], rep["seconds"])
+    finally:
+        if cfg.num_threads > 0:
+            torch.set_num_threads(prev_threads)
+    report["seconds"] = round(time.perf_counter() - t0, 3)
+    return features, report
