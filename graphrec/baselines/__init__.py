@@ -1,0 +1,79 @@
+"""Baselines of the cold-start evaluation suite, all behind one call shape.
+
+Every baseline is ``fit(data: RecData, params: dict, seed: int, progress=True) -> Scorer``
+(``Scorer.score(users (B,)) -> (B, num_items)``, docs/DESIGN.md). :data:`BASELINES` maps a
+name to its :class:`BaselineSpec`; :func:`graphrec.baselines.tune.tune` selects parameters
+on validation only.
+
+| name | idea | cold items |
+| --- | --- | --- |
+| random | uniform scores | yes (chance) |
+| popularity | train interaction counts | yes (ties: all zero) |
+| content_knn | cosine to the mean of the user's items' features | yes |
+| mf_bpr | matrix factorisation, BPR | no |
+| lightgcn | PyG LightGCN, BPR | no |
+| dropoutnet | Volkovs et al. 2017 | yes |
+| heater | Zhu et al. 2020 | yes |
+| clcrec | Wei et al. 2021 | yes |
+| aldi | Huang et al. 2023 | yes |
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from graphrec.baselines import aldi, clcrec, content_knn, dropoutnet, heater, lightgcn, mf_bpr, simple
+
+
+@dataclass(frozen=True)
+class BaselineSpec:
+    """One registered baseline.
+
+    Attributes:
+        name: registry name (also the model name in reports).
+        fit: ``fit(data, params, seed, progress) -> Scorer``.
+        defaults: every accepted parameter with its default.
+        supports_cold: False for models that cannot score items without training edges.
+        val_setting: validation setting used for selection (``"cold"`` or ``"warm"``).
+        uses_teacher: takes a ``teacher`` parameter (MF-BPR parameters of its pretrained vectors).
+    """
+
+    name: str
+    fit: Callable[..., Any]
+    defaults: dict[str, Any]
+    supports_cold: bool = True
+    val_setting: str = "cold"
+    uses_teacher: bool = False
+
+
+BASELINES: dict[str, BaselineSpec] = {
+    s.name: s
+    for s in [
+        BaselineSpec("random", simple.fit_random, {}),
+        BaselineSpec("popularity", simple.fit_popularity, {}),
+        BaselineSpec("content_knn", content_knn.fit_content_knn, content_knn.DEFAULTS),
+        BaselineSpec("mf_bpr", mf_bpr.fit_mf_bpr, mf_bpr.DEFAULTS, supports_cold=False, val_setting="warm"),
+        BaselineSpec("lightgcn", lightgcn.fit_lightgcn, lightgcn.DEFAULTS, supports_cold=False,
+                     val_setting="warm"),
+        BaselineSpec("dropoutnet", dropoutnet.fit_dropoutnet, dropoutnet.DEFAULTS, uses_teacher=True),
+        BaselineSpec("heater", heater.fit_heater, heater.DEFAULTS, uses_teacher=True),
+        BaselineSpec("clcrec", clcrec.fit_clcrec, clcrec.DEFAULTS),
+        BaselineSpec("aldi", aldi.fit_aldi, aldi.DEFAULTS, uses_teacher=True),
+    ]
+}
+
+
+def get_baseline(name: str) -> BaselineSpec:
+    """The spec of ``name``; an unknown name is an error listing the valid ones."""
+    if name not in BASELINES:
+        raise KeyError(f"unknown baseline {name!r}; available: {sorted(BASELINES)}")
+    return BASELINES[name]
+
+
+def fit_baseline(name: str, data, params: dict[str, Any] | None = None, seed: int = 0, progress: bool = True):
+    """Fit baseline ``name`` with ``params`` (missing keys take the defaults)."""
+    return get_baseline(name).fit(data, params or {}, seed, progress)
+
+
+__all__ = ["BASELINES", "BaselineSpec", "get_baseline", "fit_baseline"]

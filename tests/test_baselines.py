@@ -1,0 +1,188 @@
+"""Contract tests of the baselines on tiny synthetic data (fast, deterministic)."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+import torch
+
+from graphrec.baselines import BASELINES, fit_baseline, get_baseline
+from graphrec.baselines.common import BPRSampler, content_features, validation_score
+from graphrec.baselines.config import BaselinesConfig
+from graphrec.baselines.tune import expand_grid, tune, tune_all
+from graphrec.config_base import ConfigError
+from graphrec.data.dataset import RecData
+from graphrec.data.features import ItemFeatures
+
+
+def make_data(num_users: int = 60, num_items: int = 90, dim: int = 8, seed: int = 0) -> RecData:
+    """Users like items whose hidden vector aligns with theirs; features are noisy views of it.
+
+    Items 0..59 are warm (edges split train / val_warm / test_warm), 60..74 cold-val,
+    75..89 cold-test. "text" sees the hidden vector plus noise (a few rows missing), "image"
+    a random linear map of it plus more noise.
+    """
+    g = torch.Generator().manual_seed(seed)
+    zu = torch.randn(num_users, dim, generator=g)
+    zi = torch.randn(num_items, dim, generator=g)
+    logits = zu @ zi.T
+    k = 12
+    top = logits.topk(k, 1).indices  # each user's 12 favourite items
+    rows = {n: [] for n in ("train", "val_warm", "test_warm", "val_cold", "test_cold")}
+    for u in range(num_users):
+        for rank, i in enumerate(top[u].tolist()):
+            if i >= 75:
+                name = "test_cold"
+            elif i >= 60:
+                name = "val_cold"
+            else:
+                r = (u + rank) % 6
+                name = "val_warm" if r == 0 else "test_warm" if r == 1 else "train"
+            rows[name].append((f"u{u}", f"i{i}"))
+    splits = {n: pd.DataFrame(v, columns=["user_id", "item_id"]) for n, v in rows.items()}
+    items = pd.DataFrame({"item_id": [f"i{i}" for i in range(num_items)]})
+    ids = items["item_id"].tolist()
+    text_mask = torch.ones(num_items, dtype=torch.bool)
+    text_mask[[3, 65, 80]] = False
+    text = (zi + 0.3 * torch.randn(num_items, dim, generator=g)) * text_mask.unsqueeze(1)
+    proj = torch.randn(dim, 12, generator=g)
+    image = zi @ proj + 1.0 * torch.randn(num_items, 12, generator=g) + 5.0  # large common offset
+    feats = {"text": ItemFeatures("text", ids, text, text_mask),
+             "image": ItemFeatures("image", ids, image, torch.ones(num_items, dtype=torch.bool))}
+    return RecData.from_frames(splits, items, feats)
+
+
+SMALL = {
+    "random": {},
+    "popularity": {},
+    "content_knn": {"text_weight": 0.5},
+    "mf_bpr": {"dim": 8, "epochs": 4, "batch_size": 128, "eval_every": 1},
+    "lightgcn": {"dim": 8, "epochs": 4, "batch_size": 256, "eval_every": 1},
+    "dropoutnet": {"dim": 8, "hidden": 16, "epochs": 3, "batch_size": 128, "teacher": {"dim": 8, "epochs": 3}},
+    "heater": {"dim": 8, "hidden": 16, "epochs": 3, "batch_size": 128, "teacher": {"dim": 8, "epochs": 3}},
+    "clcrec": {"dim": 8, "hidden": 16, "epochs": 3, "batch_size": 128, "num_neg": 16},
+    "aldi": {"hidden": 16, "epochs": 3, "batch_size": 128, "teacher": {"dim": 8, "epochs": 3}},
+}
+
+
+@pytest.fixture(scope="module")
+def data() -> RecData:
+    return make_data()
+
+
+def test_registry_covers_all():
+    assert set(SMALL) == set(BASELINES)
+    with pytest.raises(KeyError, match="unknown baseline"):
+        get_baseline("nope")
+
+
+@pytest.mark.parametrize("name", sorted(SMALL))
+def test_fit_scores_shape_finite_deterministic(data, name):
+    users = torch.arange(data.num_users)
+    s1 = fit_baseline(name, data, SMALL[name], seed=3, progress=False).score(users)
+    assert s1.shape == (data.num_users, data.num_items)
+    assert torch.isfinite(s1).all()
+    s2 = fit_baseline(name, data, SMALL[name], seed=3, progress=False).score(users)
+    assert torch.equal(s1, s2)
+    # batching does not change scores
+    sc = fit_baseline(name, data, SMALL[name], seed=3, progress=False)
+    assert torch.allclose(sc.score(users[:7]), s1[:7], atol=1e-5)
+
+
+@pytest.mark.parametrize("name", ["mf_bpr", "lightgcn"])
+def test_warm_only_models_declare_it(data, name):
+    assert get_baseline(name).supports_cold is False
+    sc = fit_baseline(name, data, SMALL[name], seed=0, progress=False)
+    assert sc.supports_cold is False
+    s = sc.score(torch.arange(5))
+    cold = torch.cat([data.cold_val_items, data.cold_test_items])
+    # items without training edges rank below every warm item
+    assert (s[:, cold].max(1).values < s[:, data.warm_items].min(1).values).all()
+
+
+@pytest.mark.parametrize("name", ["content_knn", "dropoutnet", "heater", "clcrec", "aldi"])
+def test_content_models_beat_random_on_cold(data, name):
+    rnd = validation_score(fit_baseline("random", data, {}, 0, False), data, "cold", "ndcg@20")
+    params = dict(SMALL[name])
+    if name != "content_knn":
+        params["epochs"] = 15
+        params["patience"] = 15
+    got = validation_score(fit_baseline(name, data, params, 0, False), data, "cold", "ndcg@20")
+    assert got > rnd + 0.05, (name, got, rnd)
+
+
+def test_unknown_param_is_an_error(data):
+    with pytest.raises(KeyError, match="content_knn.*'k'"):
+        fit_baseline("content_knn", data, {"k": 3})
+
+
+def test_content_features_fit_on_train_items_only(data):
+    x = content_features(data, ["image"], {"image": 1.0})
+    train_items = torch.unique(data.train[1])
+    raw = data.features["image"].x
+    # changing cold items' raw features must not change warm items' processed rows
+    data2 = make_data()
+    data2.features["image"].x[data.cold_test_items] += 100.0
+    x2 = content_features(data2, ["image"], {"image": 1.0})
+    assert torch.allclose(x[train_items], x2[train_items], atol=1e-6)
+    assert torch.allclose(x.norm(dim=1), torch.ones(len(raw)), atol=1e-5)
+    t = content_features(data, ["text"], {"text": 1.0})
+    assert (t[~data.features["text"].mask] == 0).all()
+
+
+def test_bpr_negatives_exclude_train_positives(data):
+    s = BPRSampler(data, torch.Generator().manual_seed(0))
+    u = data.train[0].repeat(20)
+    neg = s.negatives(u)
+    assert not s.is_positive(u, neg).any()
+    warm = torch.zeros(data.num_items, dtype=torch.bool)
+    warm[data.train[1]] = True
+    assert warm[neg].all()  # negatives come from training items only
+
+
+def test_lightgcn_propagation_matches_pyg(data):
+    from torch_geometric.nn.models import LightGCN
+
+    from graphrec.baselines.lightgcn import normalized_adjacency, propagate, train_graph
+
+    n = data.num_users + data.num_items
+    torch.manual_seed(0)
+    model = LightGCN(n, 8, 2)
+    ei = train_graph(data)
+    assert torch.allclose(propagate(model, normalized_adjacency(ei, n)), model.get_embedding(ei), atol=1e-5)
+
+
+def test_expand_grid_respects_budget():
+    grid = {"a": [1, 2, 3], "b": [0.1, 0.2]}
+    assert len(expand_grid(grid, 10, 0)) == 6
+    sub = expand_grid(grid, 4, 0)
+    assert len(sub) == 4 and sub == expand_grid(grid, 4, 0)
+    assert expand_grid({}, 3, 0) == [{}]
+
+
+def test_tune_selects_on_validation(data):
+    scorer, params, trials = tune("content_knn", data, {"text_weight": [0.0, 1.0]}, budget=4, seed=0,
+                                  progress=False)
+    assert len(trials) == 2
+    best = max(trials, key=lambda t: t["value"])
+    assert params == best["params"]
+    assert all(t["setting"] == "cold" and t["metric"] == "ndcg@20" for t in trials)
+    _, _, mf_trials = tune("mf_bpr", data, {"lr": [1e-2]}, 1, 0, False, fixed={"dim": 8, "epochs": 2})
+    assert mf_trials[0]["setting"] == "warm"
+
+
+def test_tune_all_shares_teacher(data):
+    cfg = BaselinesConfig(names=["mf_bpr", "aldi"], budget=1, progress=False,
+                          grids={"mf_bpr": {"dim": [8], "epochs": [2]},
+                                 "aldi": {"hidden": [16], "epochs": [2]}})
+    res = tune_all(data, cfg)
+    assert res["aldi"]["params"]["teacher"] == res["mf_bpr"]["params"]
+    assert res["mf_bpr"]["supports_cold"] is False and res["aldi"]["budget"] == 1
+
+
+def test_config_is_strict():
+    with pytest.raises(ConfigError, match="names"):
+        BaselinesConfig(names=["nope"])
+    with pytest.raises(ConfigError, match="grids.mf_bpr.lrr"):
+        BaselinesConfig.from_dict({"grids": {"mf_bpr": {"lrr": [1]}}})
+    assert BaselinesConfig().budget_of("content_knn") == 5
