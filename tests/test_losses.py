@@ -1,0 +1,51 @@
+"""Loss functions checked against values worked out by hand."""
+
+import math
+
+import torch
+
+from graphrec.losses import LogitScale, bpr_loss, info_nce, l2_reg, sampled_softmax_loss
+
+
+def test_bpr_by_hand():
+    pos, neg = torch.tensor([2.0, 0.0]), torch.tensor([1.0, 0.0])
+    expect = (-math.log(1 / (1 + math.exp(-1))) - math.log(0.5)) / 2
+    assert abs(bpr_loss(pos, neg).item() - expect) < 1e-6
+    assert bpr_loss(pos, neg.unsqueeze(1).repeat(1, 3)).item() == bpr_loss(pos, neg).item()
+
+
+def test_sampled_softmax_by_hand():
+    pos, neg = torch.tensor([1.0]), torch.tensor([[0.0, 0.0]])
+    expect = -math.log(math.e / (math.e + 2))
+    assert abs(sampled_softmax_loss(pos, neg).item() - expect) < 1e-6
+    # temperature scales the logits
+    assert abs(sampled_softmax_loss(pos * 0.5, neg, 0.5).item() - expect) < 1e-6
+
+
+def test_info_nce_aligned_beats_shuffled():
+    torch.manual_seed(0)
+    a = torch.randn(16, 8)
+    scale = torch.tensor(10.0)
+    aligned = info_nce(a, a + 0.01 * torch.randn(16, 8), scale)
+    shuffled = info_nce(a, a[torch.randperm(16)], scale)
+    assert aligned < 0.1 < shuffled
+    # two identical 1-hot pairs: loss = -log(e^s / (e^s + 1)) for orthogonal rows
+    e = torch.eye(2)
+    assert abs(info_nce(e, e, torch.tensor(1.0)).item() - math.log(1 + math.exp(-1))) < 1e-6
+    assert info_nce(a[:1], a[:1], scale).item() == 0.0
+
+
+def test_logit_scale_is_clamped_and_learnable():
+    ls = LogitScale(0.1, 0.05, 1.0)
+    assert abs(ls().item() - 10.0) < 1e-4
+    with torch.no_grad():
+        ls.log_scale.fill_(100.0)
+    assert abs(ls().item() - 20.0) < 1e-3
+    with torch.no_grad():
+        ls.log_scale.fill_(-100.0)
+    assert abs(ls().item() - 1.0) < 1e-6
+    assert ls.log_scale.requires_grad
+
+
+def test_l2_reg():
+    assert l2_reg(torch.ones(2, 3), torch.ones(2, 1)).item() == 4.0

@@ -1,0 +1,92 @@
+"""Trainer: strict configs, YAML next to the run, checkpoints, resume, TensorBoard, negatives."""
+
+import pytest
+import torch
+import yaml
+from synthetic import make_synthetic
+
+from graphrec.config_base import ConfigError
+from graphrec.nn import ModelConfig
+from graphrec.training import NegativeSampler, TrainConfig, load_checkpoint, train_graphrec
+
+MC = ModelConfig(dim=8, proj_hidden=16, num_layers=1, knn_k=2)
+TC = TrainConfig(epochs=3, batch_size=64, num_negatives=4, tensorboard=False)
+
+
+@pytest.fixture(scope="module")
+def data():
+    return make_synthetic(num_users=30, num_items=40, seed=2)
+
+
+def test_configs_are_strict():
+    with pytest.raises(ConfigError, match="unknown config key lrr"):
+        TrainConfig.from_dict({"lrr": 0.1})
+    with pytest.raises(ConfigError, match="unknown config key dimm"):
+        ModelConfig.from_dict({"dimm": 3})
+    with pytest.raises(ConfigError, match="loss_weights.bogus"):
+        TrainConfig(loss_weights={"bogus": 1.0})
+    with pytest.raises(ConfigError, match="fusion"):
+        ModelConfig.from_dict({"fusion": "concat"})
+    with pytest.raises(ConfigError, match="knn_k"):
+        ModelConfig(knn_k=-1)
+
+
+def test_yaml_round_trip_and_run_files(data, tmp_path):
+    train_graphrec(data, MC, TC.replace(epochs=1, tensorboard=True), tmp_path, progress=False)
+    cfg = yaml.safe_load((tmp_path / "config.yaml").read_text())
+    assert ModelConfig.from_dict(cfg["model"]) == MC
+    assert TrainConfig.from_dict(cfg["train"]) == TC.replace(epochs=1, tensorboard=True)
+    assert list((tmp_path / "tb").glob("events.out.tfevents.*"))
+    state = torch.load(tmp_path / "checkpoint.pt", weights_only=False)
+    for key in ("model_config", "train_config", "user_ids", "item_ids", "fingerprints", "step", "best_metric", "graphrec_version"):
+        assert key in state
+    assert (tmp_path / "history.json").exists()
+
+
+def test_tensorboard_has_every_term(data, tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    train_graphrec(data, MC, TC.replace(epochs=1, tensorboard=True), tmp_path, progress=False)
+    acc = EventAccumulator(str(tmp_path / "tb"))
+    acc.Reload()
+    tags = set(acc.Tags()["scalars"])
+    for t in ("train/rec_loss", "train/cold_rec_loss", "train/align_loss", "train/modal_loss", "train/reg_loss", "train/loss",
+              "val/cold/ndcg@20", "val/warm/recall@20"):
+        assert t in tags, (t, tags)
+
+
+def test_resume_continues_identically(data, tmp_path):
+    full, h_full = train_graphrec(data, MC, TC, tmp_path / "full", progress=False)
+    train_graphrec(data, MC, TC.replace(epochs=2), tmp_path / "part", progress=False)
+    resumed, h_res = train_graphrec(data, MC, TC, tmp_path / "part", progress=False, resume=True)
+    assert [h["loss"] for h in h_full] == [h["loss"] for h in h_res]
+    users = torch.arange(data.num_users)
+    assert torch.equal(full.score(users), resumed.score(users))
+
+
+def test_early_stopping_uses_validation(data, tmp_path):
+    calls = []
+
+    def val_fn(model, d):
+        calls.append(1)
+        return {"cold/ndcg@20": 1.0 / len(calls), "warm/recall@20": 0.0}  # gets worse every epoch
+
+    _, hist = train_graphrec(data, MC, TC.replace(epochs=10, patience=1), tmp_path, progress=False, val_fn=val_fn)
+    assert len(hist) == 3  # best at epoch 0, two bad epochs then stop
+    assert load_checkpoint(tmp_path / "checkpoint.pt").checkpoint_info["epoch"] == 0
+
+
+def test_negatives_exclude_train_positives(data):
+    s = NegativeSampler(data.train, data.num_items)
+    users = data.train[0].repeat(5)
+    neg = s.sample(users, 6, torch.Generator().manual_seed(0))
+    pos = set(zip(data.train[0].tolist(), data.train[1].tolist()))
+    bad = sum((u, i) in pos for u, row in zip(users.tolist(), neg.tolist()) for i in row)
+    assert bad == s.num_unresolved
+    warm = set(data.train[1].tolist())
+    assert set(neg.flatten().tolist()) <= warm
+
+
+def test_missing_feature_set_is_named(data, tmp_path):
+    with pytest.raises(KeyError, match="poster"):
+        train_graphrec(data, MC.replace(modalities=["text", "poster"]), TC, tmp_path, progress=False)
