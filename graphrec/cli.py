@@ -31,8 +31,25 @@ def build_parser() -> argparse.ArgumentParser:
         ("run", "run every stage: prepare -> split -> encode -> train -> evaluate"),
         ("prepare", "raw data -> canonical tables + prep report"),
         ("split", "item cold-start split (train / val_warm / test_warm / val_cold / test_cold)"),
+        ("encode", "encode item text and images into the feature store (cached by fingerprint)"),
+        ("train", "train GraphRec on the split (early stopping on cold-validation NDCG@20)"),
+        ("evaluate", "evaluate GraphRec and every baseline: metrics.json, top-K files, report, plots"),
     ]:
-        _common(sub.add_parser(name, help=help_, description=help_))
+        sp = sub.add_parser(name, help=help_, description=help_)
+        _common(sp)
+        sp.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    r = sub.add_parser("recommend", help="print the top-K items for users of a trained run",
+                       description="print the top-K items (titles and scores) for users of a trained run, "
+                                   "excluding what they already interacted with")
+    _common(r)
+    r.add_argument("--user", "-u", action="append", required=True, help="user id (repeatable)")
+    r.add_argument("--k", "-k", type=int, default=10, help="number of items (default: 10)")
+    r.add_argument("--include-seen", action="store_true", help="do not exclude the user's known interactions")
+    a = sub.add_parser("add-items", help="add new items (CSV) to a trained run without retraining",
+                       description="embed new items from content alone (CSV: item_id, text and/or "
+                                   "title/genres/plot..., optional image_path) and make them recommendable")
+    _common(a)
+    a.add_argument("csv", help="CSV of new items")
     c = sub.add_parser("config", help="print the effective config, or the reference of every option")
     _common(c)
     c.add_argument("--reference", action="store_true", help="print the Markdown reference of all options")
@@ -59,6 +76,37 @@ def _dispatch(args: argparse.Namespace, cfg: Config) -> int:
         stages.stage_prepare(cfg, force=args.force)
     if args.command in ("split", "run"):
         stages.stage_split(cfg, force=args.force)
+    if args.command in ("recommend", "add-items"):
+        return _serve(args, cfg)
+    progress = not getattr(args, "no_progress", False)
+    if args.command in ("encode", "train", "evaluate", "run"):
+        cfg.save_yaml(cfg.paths.root / "config.yaml")
+        features = stages.stage_encode(cfg, force=args.force, progress=progress)
+    if args.command in ("train", "run"):
+        stages.stage_train(cfg, features, force=args.force, progress=progress)
+    if args.command in ("evaluate", "run"):
+        summary = stages.stage_evaluate(cfg, features, force=args.force, progress=progress)
+        print(summary)
+    return 0
+
+
+def _serve(args: argparse.Namespace, cfg: Config) -> int:
+    from graphrec.serve import Recommender
+
+    rec = Recommender.load(cfg.run_dir)
+    if args.command == "add-items":
+        added = rec.add_items(args.csv)
+        print(f"added {len(added)} items to {cfg.run_dir} (now {len(rec.index):,} recommendable items)")
+        return 0
+    try:
+        table = rec.recommend(args.user, k=args.k, exclude_seen=not args.include_seen)
+    except KeyError as exc:
+        print(f"graphrec recommend: error: {exc.args[0]}", file=sys.stderr)
+        return 2
+    for u, grp in table.groupby("user_id", sort=False):
+        print(f"top {args.k} for user {u}:")
+        for row in grp.itertuples():
+            print(f"  {row.rank:>3}. {row.title or row.item_id}  (item {row.item_id}, score {row.score:.3f})")
     return 0
 
 

@@ -11,7 +11,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from graphrec.config_base import ConfigError, StrictConfig, opt
+from graphrec.baselines.config import BaselinesConfig
 from graphrec.data.config import DataConfig, SplitConfig
+from graphrec.encoders.config import EncodersConfig
+from graphrec.nn.config import ModelConfig
+from graphrec.training.config import TrainConfig
 
 __all__ = ["Config", "ConfigError", "load_config"]
 
@@ -23,6 +27,10 @@ class Config(StrictConfig):
     run_dir: str = opt("runs/ml1m-mm", "Directory of this run: prepared data, split, features, model, report.")
     data: DataConfig = opt(DataConfig, "Raw data set and how to read it.")
     split: SplitConfig = opt(SplitConfig, "Item cold-start split.")
+    encoders: EncodersConfig = opt(EncodersConfig, "Item text and image encoders and the feature store.")
+    model: ModelConfig = opt(ModelConfig, "The GraphRec model.")
+    train: TrainConfig = opt(TrainConfig, "Training of GraphRec.")
+    baselines: BaselinesConfig = opt(BaselinesConfig, "Baselines evaluated side by side, with their tuning budgets.")
 
     @property
     def paths(self) -> "RunPaths":

@@ -96,3 +96,54 @@ def stage_split(cfg: Config, force: bool = False, log=print) -> dict:
         return c
 
     return run_stage("split", out, {"split": cfg.split.to_dict(), "interactions": file_signature(prepared)}, work, force, log)
+
+
+def stage_encode(cfg: Config, force: bool = False, log=print, progress: bool = True):
+    """Items -> feature matrices per modality (the feature store skips what is already encoded)."""
+    import json as _json
+
+    from graphrec.data.tables import load_prepared
+    from graphrec.encoders import encode_items
+
+    log(f"[encode] {', '.join(cfg.encoders.enabled)} -> {cfg.paths.features}")
+    _, items = load_prepared(cfg.paths.prepared)
+    features, report = encode_items(items, cfg.encoders, cfg.paths.features, progress=progress)
+    (cfg.paths.features / "encode_report.json").write_text(_json.dumps(report, indent=2, default=str) + "\n")
+    for m, rep in report.get("modalities", {}).items():
+        log(f"  {m}: {_short(rep)}")
+    return features
+
+
+def _short(rep: dict) -> str:
+    keep = {k: v for k, v in rep.items() if isinstance(v, (int, float, str, dict)) and k not in ("fingerprint",)}
+    return ", ".join(f"{k}={v}" for k, v in keep.items())[:300]
+
+
+def load_data(cfg: Config, features=None):
+    """The run's RecData (prepared items + split + features)."""
+    from graphrec.data import load_recdata
+
+    return load_recdata(cfg.paths.prepared, cfg.paths.split, features)
+
+
+def stage_train(cfg: Config, features, force: bool = False, log=print, progress: bool = True) -> dict:
+    """Train GraphRec on the split; writes model/checkpoint.pt (skipped when up to date)."""
+    out = cfg.paths.model
+    inputs = {"model": cfg.model.to_dict(), "train": cfg.train.to_dict(),
+              "split": file_signature(cfg.paths.split / "train.csv"),
+              "features": {k: v.fingerprint for k, v in features.items()}}
+
+    def work() -> dict:
+        from graphrec.training.trainer import train_graphrec
+
+        data = load_data(cfg, features)
+        _, history = train_graphrec(data, cfg.model, cfg.train, out, progress=progress)
+        key = f"val/{cfg.train.val_setting}/{cfg.train.val_metric}"
+        scored = [h for h in history if key in h]
+        best = max(scored, key=lambda h: h[key], default={})
+        best_val = {k: round(v, 4) for k, v in best.items() if k.startswith("val/")}
+        log(f"  trained {len([h for h in history if 'epoch' in h])} epochs; best epoch {best.get('epoch')}: {best_val}")
+        return {"epochs": len(scored), "best_epoch": best.get("epoch"), "best": best_val}
+
+    stamp = run_stage("train", out, inputs, work, force or not (out / "checkpoint.pt").exists(), log)
+    return stamp

@@ -116,6 +116,8 @@ class RecData:
 
         def to_edges(name: str) -> torch.Tensor:
             df = splits[name]
+            if not len(df):
+                return torch.zeros(2, 0, dtype=torch.long)
             it = df["item_id"].astype(str)
             bad = ~it.isin(item_index)
             if bad.any():
@@ -123,7 +125,7 @@ class RecData:
                 raise ValueError(f"split {name}: row {row + 2} names item {it.iloc[row]!r} not in items table")
             u = torch.tensor(df["user_id"].astype(str).map(user_index).to_numpy(), dtype=torch.long)
             i = torch.tensor(it.map(item_index).to_numpy(), dtype=torch.long)
-            return torch.stack([u, i]) if len(df) else torch.zeros(2, 0, dtype=torch.long)
+            return torch.stack([u, i])
 
         edges = {n: to_edges(n) for n in SPLIT_NAMES}
         cold_val = torch.unique(edges["val_cold"][1])

@@ -1,0 +1,204 @@
+"""Serve a trained run: recommend for known users, add brand-new items without retraining.
+
+>>> rec = Recommender.load("runs/ml1m-mm")
+>>> rec.recommend(["1", "2"], k=10)          # DataFrame: user_id, rank, item_id, title, score
+>>> rec.add_items("new_movies.csv")           # embedded from content alone, recommendable at once
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import torch
+
+from graphrec.data.report import DataError
+from graphrec.serve.index import ItemIndex
+
+NEW_ITEM_COLUMNS = ("item_id",)
+
+
+class Recommender:
+    """Top-k recommendation over a trained model's catalogue plus items added later.
+
+    Args:
+        model: a trained model with ``embeddings()``, ``embed_items(features)``, ``user_ids``,
+            ``item_ids`` and ``fingerprints`` (see :func:`graphrec.training.load_checkpoint`).
+        items: item table with at least ``item_id`` and ``title`` (for display).
+        history: known interactions (``user_id, item_id``), excluded from recommendations.
+        encoders_cfg: the run's :class:`~graphrec.encoders.config.EncodersConfig`, to embed new items.
+        features_dir: feature store directory (new items are encoded into it).
+        serve_dir: where added items are persisted (``None``: not persisted).
+        backend: ``"exact"`` (default) or ``"faiss"``.
+    """
+
+    def __init__(self, model, items: pd.DataFrame, history: pd.DataFrame, encoders_cfg=None,
+                 features_dir: Path | None = None, serve_dir: Path | None = None, backend: str = "exact") -> None:
+        self.model = model
+        self.encoders_cfg, self.features_dir, self.serve_dir = encoders_cfg, features_dir, serve_dir
+        users, item_emb = model.embeddings()
+        self.user_emb = users
+        self.user_pos = {u: i for i, u in enumerate(model.user_ids)}
+        self.index = ItemIndex(list(model.item_ids), item_emb, backend=backend)
+        self.items = items.astype({"item_id": str}).drop_duplicates("item_id").set_index("item_id", drop=False)
+        self._history: dict[str, list[int]] = {}
+        pos = self.index.position
+        for u, grp in history.astype(str).groupby("user_id")["item_id"]:
+            self._history[u] = [p for p in (pos(i) for i in grp) if p is not None]
+
+    # ------------------------------------------------------------------ loading
+    @classmethod
+    def load(cls, run_dir: str | Path, backend: str = "exact") -> "Recommender":
+        """Load a run directory written by ``graphrec run`` / ``graphrec train``."""
+        from graphrec.config import Config
+        from graphrec.data.tables import load_prepared
+        from graphrec.training.checkpoint import load_checkpoint
+
+        run = Path(run_dir)
+        cfg_path = run / "config.yaml"
+        if not cfg_path.exists():
+            raise DataError(cfg_path, "not a graphrec run directory (no config.yaml); run `graphrec run` or `graphrec train` first")
+        cfg = Config.load_yaml(cfg_path)
+        ckpt = cfg.paths.model / "checkpoint.pt" if Path(cfg.run_dir) == run else run / "model" / "checkpoint.pt"
+        if not ckpt.exists():
+            raise DataError(ckpt, "no trained model; run `graphrec train` first")
+        model = load_checkpoint(ckpt)
+        interactions, items = load_prepared(run / "prepared")
+        rec = cls(model, items, interactions, cfg.encoders, run / "features", run / "serve", backend)
+        rec._load_added()
+        return rec
+
+    def _load_added(self) -> None:
+        if self.serve_dir is None or not (self.serve_dir / "added_embeddings.pt").exists():
+            return
+        state = torch.load(self.serve_dir / "added_embeddings.pt", weights_only=False)
+        added = pd.read_csv(self.serve_dir / "added_items.csv", dtype=str, keep_default_na=False)
+        self.index.add(state["item_ids"], state["emb"])
+        self.items = pd.concat([self.items, added.set_index("item_id", drop=False)])
+
+    # ------------------------------------------------------------------ recommend
+    def recommend(self, user_ids: list[str] | str, k: int = 10, exclude_seen: bool = True) -> pd.DataFrame:
+        """Top-k items per user with titles and scores, excluding what each user interacted with.
+
+        Returns a DataFrame with columns ``user_id, rank, item_id, title, score``.
+        """
+        if isinstance(user_ids, (str, int)):
+            user_ids = [user_ids]
+        user_ids = [str(u) for u in user_ids]
+        unknown = [u for u in user_ids if u not in self.user_pos]
+        if unknown:
+            raise KeyError(f"unknown user id {unknown[0]!r} (the model knows {len(self.user_pos):,} users, e.g. {next(iter(self.user_pos))!r})")
+        if k < 1:
+            raise ValueError(f"k must be >= 1, got {k}")
+        q = self.user_emb[torch.tensor([self.user_pos[u] for u in user_ids])]
+        exclude = [self._history.get(u, []) for u in user_ids] if exclude_seen else None
+        scores, pos = self.index.search(q, k, exclude)
+        rows = []
+        for r, u in enumerate(user_ids):
+            for rank, (s, p) in enumerate(zip(scores[r].tolist(), pos[r].tolist()), 1):
+                if p < 0:
+                    break
+                iid = self.index.item_ids[p]
+                title = self.items["title"].get(iid, "") if "title" in self.items else ""
+                rows.append((u, rank, iid, title, float(s)))
+        return pd.DataFrame(rows, columns=["user_id", "rank", "item_id", "title", "score"])
+
+    # ------------------------------------------------------------------ new items
+    def add_items(self, items: pd.DataFrame | str | Path, persist: bool = True, progress: bool = True) -> pd.DataFrame:
+        """Embed new items from content alone and make them recommendable now, without retraining.
+
+        ``items`` is a table (or CSV path) with ``item_id`` and text columns (``text`` and/or the
+        fields of the run's text template, e.g. ``title, genres, plot``) and an optional
+        ``image_path`` (relative to the CSV's folder or absolute). Any bad row is an error naming
+        the file, row and field, and then nothing is added.
+
+        Returns the canonical table of the added items.
+        """
+        from graphrec.encoders import encode_items
+
+        if self.encoders_cfg is None or self.features_dir is None:
+            raise RuntimeError("add_items needs the run's encoder config and feature store (use Recommender.load)")
+        table = canonical_new_items(items, self.index)
+        feats, _ = encode_items(table, self.encoders_cfg, self.features_dir, progress=progress)
+        missing = [m for m in self.model.modalities if m not in feats]
+        if missing:
+            raise RuntimeError(f"the model needs feature sets {missing} that the encoder config does not produce")
+        for m in self.model.modalities:
+            want = self.model.fingerprints.get(m)
+            if want and feats[m].fingerprint != want:
+                raise RuntimeError(f"encoder for {m!r} differs from the one the model was trained with "
+                                   f"(fingerprint {feats[m].fingerprint} != {want}); restore the run's encoder config")
+        emb = self.model.embed_items({m: (feats[m].x, feats[m].mask) for m in self.model.modalities})
+        self.index.add(table["item_id"].tolist(), emb)
+        self.items = pd.concat([self.items, table.set_index("item_id", drop=False)])
+        if persist and self.serve_dir is not None:
+            self._persist(table, emb)
+        return table
+
+    def _persist(self, table: pd.DataFrame, emb: torch.Tensor) -> None:
+        d = self.serve_dir
+        d.mkdir(parents=True, exist_ok=True)
+        old_ids, old_emb, old_tab = [], torch.zeros(0, emb.shape[1]), pd.DataFrame()
+        if (d / "added_embeddings.pt").exists():
+            st = torch.load(d / "added_embeddings.pt", weights_only=False)
+            old_ids, old_emb = st["item_ids"], st["emb"]
+            old_tab = pd.read_csv(d / "added_items.csv", dtype=str, keep_default_na=False)
+        tab = pd.concat([old_tab, table], ignore_index=True)
+        tmp = d / "added_items.csv.tmp"
+        tab.to_csv(tmp, index=False)
+        torch.save({"item_ids": old_ids + table["item_id"].tolist(), "emb": torch.cat([old_emb, emb]),
+                    "fingerprints": dict(self.model.fingerprints)}, d / "added_embeddings.pt.tmp")
+        (d / "added_embeddings.pt.tmp").replace(d / "added_embeddings.pt")
+        tmp.replace(d / "added_items.csv")
+        (d / "added_log.json").write_text(json.dumps({"count": len(tab)}) + "\n")
+
+
+def canonical_new_items(items: pd.DataFrame | str | Path, index: ItemIndex | None = None) -> pd.DataFrame:
+    """Check a new-items table strictly: every problem raises :class:`DataError` naming row and field."""
+    from graphrec.data.tables import read_table
+
+    if isinstance(items, (str, Path)):
+        path = Path(items)
+        df = read_table(path, list(NEW_ITEM_COLUMNS))
+        root = path.resolve().parent
+    else:
+        path, df, root = Path("<table>"), items.astype(str).fillna(""), Path.cwd()
+        if "item_id" not in df.columns:
+            raise DataError(path, "missing column 'item_id'", field="item_id")
+    df = df.copy()
+    text_cols = [c for c in df.columns if c not in ("item_id", "image_path")]
+    if not text_cols and "image_path" not in df.columns:
+        raise DataError(path, "needs text columns (e.g. title, text) and/or an image_path column", field="item_id")
+    seen: set[str] = set()
+    for r, row in enumerate(df.itertuples(index=False), start=2):
+        rec = row._asdict()
+        iid = str(rec["item_id"]).strip()
+        if not iid or iid.lower() == "nan":
+            raise DataError(path, "empty item id", row=r, field="item_id")
+        if iid in seen:
+            raise DataError(path, f"duplicate item id {iid!r}", row=r, field="item_id")
+        if index is not None and index.position(iid) is not None:
+            raise DataError(path, f"item id {iid!r} is already in the catalogue", row=r, field="item_id")
+        seen.add(iid)
+        has_text = any(str(rec[c]).strip() not in ("", "nan") for c in text_cols)
+        img = str(rec.get("image_path", "") or "").strip()
+        if img and img != "nan":
+            p = Path(img) if Path(img).is_absolute() else root / img
+            if not p.is_file():
+                raise DataError(path, f"image file not found: {img}", row=r, field="image_path")
+        if not has_text and not (img and img != "nan"):
+            raise DataError(path, "item has neither text nor image", row=r, field="item_id")
+    df["item_id"] = df["item_id"].astype(str).str.strip()
+    if "image_path" in df.columns:
+        df["image_path"] = [str((Path(p) if Path(p).is_absolute() else root / p).resolve()) if str(p).strip() not in ("", "nan") else "" for p in df["image_path"]]
+    else:
+        df["image_path"] = ""
+    if "title" not in df.columns:
+        src = df["text"] if "text" in df.columns else df["item_id"]
+        df["title"] = src.astype(str).str.slice(0, 80)
+    if "text" not in df.columns:
+        df["text"] = df[[c for c in text_cols if c != "title"] or ["title"]].astype(str).agg(". ".join, axis=1)
+    if "genres" not in df.columns:
+        df["genres"] = ""
+    return df.reset_index(drop=True)
