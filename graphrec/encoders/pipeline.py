@@ -19,7 +19,7 @@ from graphrec.encoders.store import FeatureStore, StoredFeatures, now_iso
 
 log = logging.getLogger(__name__)
 
-MAX_EXAMPLES = 10
+MAX_EXAMPLES = 5  # per status
 
 
 def _supported(factory: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
@@ -128,8 +128,10 @@ def encode_modality(items: pd.DataFrame, ids: list[str], modality: str, encoder:
                 "text_source": getattr(encoder, "last_text_info", None) or None}
         path = store.save(StoredFeatures(modality, registry_name, fp, all_ids, all_keys, all_x, all_mask, all_status, meta))
     counts = dict(Counter(status))
-    examples = [{"item_id": ids[r], "status": status[r], "note": notes.get(ids[r], "")}
-                for r in range(n) if status[r] not in ("ok",)][:MAX_EXAMPLES]
+    examples: dict[str, list[dict[str, str]]] = {}
+    for r in range(n):
+        if status[r] != "ok" and len(examples.setdefault(status[r], [])) < MAX_EXAMPLES:
+            examples[status[r]].append({"item_id": ids[r], "note": notes.get(ids[r], "")})
     report = {
         "encoder": registry_name, "fingerprint": fp, "dim": dim, "items": n,
         "with_features": int(mask.sum()),
