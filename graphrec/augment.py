@@ -200,3 +200,37 @@ def perturb_features(features: Features, std: float, generator: torch.Generator 
                      relative: bool = True) -> Features:
     """:func:`feature_noise` on every modality. Shapes: as ``features``."""
     return {m: (feature_noise(x, mask, std, generator, relative), mask) for m, (x, mask) in features.items()}
+
+
+def with_modality_removed(data, modality: str, items: torch.Tensor | None = None):
+    """A copy of a :class:`~graphrec.data.dataset.RecData` with one modality removed for some items.
+
+    Used by the missing-modality evaluation: cold items scored with the image removed, with
+    the text removed, or with both present (the unmodified data). Only the features change
+    (zero rows, mask False); edges, ids and the other modalities are shared with ``data``.
+
+    Args:
+        data: the split.
+        modality: feature set to remove (a key of ``data.features``).
+        items: item indices to remove it from (default: every cold-validation and cold-test
+            item, so warm items and the model's train-fitted statistics are untouched).
+
+    Returns:
+        A new RecData; ``features[modality].meta["removed_items"]`` counts the rows removed
+        that had the modality.
+    """
+    import dataclasses
+
+    from graphrec.data.features import ItemFeatures
+
+    if modality not in data.features:
+        raise KeyError(f"with_modality_removed: no feature set {modality!r}; loaded: {sorted(data.features)}")
+    if items is None:
+        items = torch.unique(torch.cat([data.cold_val_items.long(), data.cold_test_items.long()]))
+    f = data.features[modality]
+    sel = torch.zeros(data.num_items, dtype=torch.bool)
+    sel[items.long()] = True
+    meta = {**f.meta, "removed_items": int((sel & f.mask).sum())}
+    masked = ItemFeatures(f.name, f.item_ids, f.x.masked_fill(sel.unsqueeze(1), 0.0), f.mask & ~sel,
+                          f.fingerprint + f"|removed:{int(sel.sum())}", meta)
+    return dataclasses.replace(data, features={**data.features, modality: masked})

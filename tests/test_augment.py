@@ -101,3 +101,22 @@ def test_feature_noise_seeded_and_masked():
     assert torch.equal(feature_noise(x, mask, 0.0), x)
     p = perturb_features(feats(), 0.1, gen(0))
     assert set(p) == {"text", "image"}
+
+
+def test_with_modality_removed_only_cold_items():
+    from synthetic import make_synthetic
+
+    from graphrec.augment import with_modality_removed
+
+    d = make_synthetic()
+    out = with_modality_removed(d, "image")
+    cold = torch.unique(torch.cat([d.cold_val_items, d.cold_test_items]))
+    assert not out.features["image"].mask[cold].any() and out.features["image"].x[cold].abs().sum() == 0
+    warm = torch.ones(d.num_items, dtype=torch.bool)
+    warm[cold] = False
+    assert torch.equal(out.features["image"].x[warm], d.features["image"].x[warm])
+    assert torch.equal(out.features["text"].x, d.features["text"].x) and out.train is d.train
+    assert d.features["image"].mask[cold].any()  # the original is untouched
+    assert out.features["image"].meta["removed_items"] == int(d.features["image"].mask[cold].sum())
+    with pytest.raises(KeyError):
+        with_modality_removed(d, "audio")
