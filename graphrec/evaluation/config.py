@@ -1,0 +1,60 @@
+"""Configuration of the evaluation suite (one section of ``graphrec/config.py``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from graphrec.config_base import ConfigError, StrictConfig, opt
+
+_SETTINGS = ("cold", "warm", "hybrid", "cold_full")
+
+
+@dataclass
+class EvalConfig(StrictConfig):
+    """Evaluation: full-ranking settings, cut-offs, confidence intervals, beyond-accuracy."""
+
+    settings: list[str] = opt(list(_SETTINGS), help="settings to evaluate: cold, warm, hybrid, cold_full")
+    ks: list[int] = opt([10, 20, 50], help="metric cut-offs K")
+    main_metric: str = opt("ndcg@20", help="metric for validation / early stopping / tables")
+    val_setting: str = opt("cold", help="setting used for validation-based model selection")
+    batch_size: int = opt(1024, help="users scored per scorer.score call")
+    topk_k: int = opt(50, help="ranks written to topk/<model>_<setting>.csv (>= max(ks))")
+    bootstrap_samples: int = opt(1000, help="bootstrap resamples of users for 95% CIs (0 = no CIs)")
+    bootstrap_seed: int = opt(0, help="seed of the bootstrap resampling")
+    ci_level: float = opt(0.95, help="confidence level of the intervals")
+    beyond_k: int = opt(20, help="K of the beyond-accuracy metrics (coverage, novelty, tail share, buckets)")
+    tail_frac: float = opt(0.2, help="share of least-popular candidate items counted as the tail")
+    popularity_buckets: int = opt(3, help="train-popularity quantile buckets of warm items (cold items: own bucket)")
+    oracle_frac: float = opt(0.5, help="warm oracle: share of each cold-test item's interactions moved to train")
+    oracle_seed: int = opt(0, help="seed of the warm-oracle split")
+    progress: bool = opt(True, help="show tqdm progress bars")
+
+    def validate(self) -> None:
+        bad = [s for s in self.settings if s not in _SETTINGS]
+        if bad or not self.settings:
+            raise ConfigError(f"settings: {bad or self.settings} not valid; choose from {list(_SETTINGS)}")
+        if not self.ks or any(k < 1 for k in self.ks):
+            raise ConfigError(f"ks: cut-offs must be positive integers, got {self.ks}")
+        name, _, k = self.main_metric.partition("@")
+        if name not in ("recall", "ndcg", "hit", "precision", "mrr") or not k.isdigit():
+            raise ConfigError(f"main_metric: expected e.g. 'ndcg@20', got {self.main_metric!r}")
+        if int(k) not in self.ks:
+            raise ConfigError(f"main_metric: K={k} is not in ks {self.ks}")
+        if self.val_setting not in _SETTINGS:
+            raise ConfigError(f"val_setting: {self.val_setting!r} not one of {list(_SETTINGS)}")
+        if self.batch_size < 1:
+            raise ConfigError(f"batch_size: must be >= 1, got {self.batch_size}")
+        if self.topk_k < max(self.ks):
+            raise ConfigError(f"topk_k: {self.topk_k} < max(ks) = {max(self.ks)}")
+        if self.bootstrap_samples < 0:
+            raise ConfigError(f"bootstrap_samples: must be >= 0, got {self.bootstrap_samples}")
+        if not 0 < self.ci_level < 1:
+            raise ConfigError(f"ci_level: must be in (0, 1), got {self.ci_level}")
+        if self.beyond_k < 1:
+            raise ConfigError(f"beyond_k: must be >= 1, got {self.beyond_k}")
+        if not 0 < self.tail_frac < 1:
+            raise ConfigError(f"tail_frac: must be in (0, 1), got {self.tail_frac}")
+        if self.popularity_buckets < 1:
+            raise ConfigError(f"popularity_buckets: must be >= 1, got {self.popularity_buckets}")
+        if not 0 < self.oracle_frac < 1:
+            raise ConfigError(f"oracle_frac: must be in (0, 1), got {self.oracle_frac}")
