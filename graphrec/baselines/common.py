@@ -180,49 +180,10 @@ class SplitScorer:
 
 # --------------------------------------------------------------------------- validation
 def validation_score(scorer: Any, data: RecData, setting: str = "cold", metric: str = METRIC) -> float:
-    """Validation metric of ``scorer`` through :mod:`graphrec.evaluation.protocol`.
+    """Validation metric of ``scorer`` (``graphrec.evaluation.protocol.validation_score``, phase "val")."""
+    from graphrec.evaluation.protocol import validation_score as real
 
-    Falls back to a small local stand-in (NDCG/Recall@K, train positives excluded) only while
-    that module does not exist yet.
-    """
-    try:
-        from graphrec.evaluation.protocol import validation_score as real
-    except ModuleNotFoundError as exc:
-        if exc.name not in ("graphrec.evaluation.protocol", "graphrec.evaluation"):
-            raise
-        return _standin_validation_score(scorer, data, setting, metric)
     return float(real(scorer, data, setting=setting, metric=metric))
-
-
-def _standin_validation_score(scorer: Any, data: RecData, setting: str, metric: str) -> float:
-    name, k = metric.split("@")
-    k = int(k)
-    cand = {"cold": data.cold_val_items, "warm": data.warm_items,
-            "hybrid": torch.cat([data.warm_items, data.cold_val_items]),
-            "cold_full": torch.arange(data.num_items)}[setting]
-    pos_e = {"cold": data.val_cold, "warm": data.val_warm, "cold_full": data.val_cold,
-             "hybrid": torch.cat([data.val_warm, data.val_cold], 1)}[setting]
-    cmask = data.item_mask(cand)
-    pos = torch.zeros(data.num_users, data.num_items, dtype=torch.bool)
-    pos[pos_e[0], pos_e[1]] = True
-    pos &= cmask
-    users = torch.nonzero(pos.any(1)).flatten()
-    train = torch.zeros(data.num_users, data.num_items, dtype=torch.bool)
-    train[data.train[0], data.train[1]] = True
-    vals = []
-    for start in range(0, len(users), 1024):
-        u = users[start:start + 1024]
-        s = scorer.score(u).float().masked_fill(~cmask | train[u], float("-inf"))
-        top = s.topk(min(k, s.shape[1]), 1).indices
-        hit = pos[u].gather(1, top).float()
-        npos = pos[u].sum(1).float()
-        if name == "recall":
-            vals.append(hit.sum(1) / npos)
-        else:
-            disc = 1.0 / torch.log2(torch.arange(2, top.shape[1] + 2).float())
-            idcg = torch.cumsum(disc, 0)[(npos.clamp(max=top.shape[1]) - 1).long()]
-            vals.append((hit * disc).sum(1) / idcg)
-    return float(torch.cat(vals).mean()) if vals else 0.0
 
 
 def fit_with_early_stopping(

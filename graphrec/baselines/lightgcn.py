@@ -46,7 +46,7 @@ def normalized_adjacency(edge_index: torch.Tensor, num_nodes: int) -> torch.Tens
     from torch_geometric.nn.conv.gcn_conv import gcn_norm
 
     ei, w = gcn_norm(edge_index, None, num_nodes, add_self_loops=False)
-    return torch.sparse_coo_tensor(ei.flip(0), w, (num_nodes, num_nodes)).coalesce()
+    return torch.sparse_coo_tensor(ei.flip(0), w, (num_nodes, num_nodes), check_invariants=False).coalesce()
 
 
 def propagate(model, adj: torch.Tensor) -> torch.Tensor:
