@@ -27,7 +27,7 @@ def spec_from_config(cfg: DataConfig) -> TableSpec:
         user_col=cfg.user_col, item_col=cfg.item_col, timestamp_col=cfg.timestamp_col,
         rating_col=cfg.rating_col, rating_threshold=cfg.rating_threshold, text_cols=list(cfg.text_cols),
         title_col=cfg.title_col, image_col=cfg.image_col, genres_col=cfg.genres_col,
-        min_user_interactions=cfg.min_user_interactions,
+        min_user_interactions=cfg.min_user_interactions, max_items=cfg.max_items, sample_seed=cfg.sample_seed,
     )
 
 

@@ -21,7 +21,8 @@ from graphrec.data.tables import TableSpec, build_canonical, read_table, write_p
 ITEM_COLS = ["movie_id", "title", "genres", "year", "plot_text", "director", "actors", "has_image"]
 
 
-def prepare(source: str | Path, out_dir: str | Path, min_user_interactions: int = 2) -> PrepReport:
+def prepare(source: str | Path, out_dir: str | Path, min_user_interactions: int = 2, max_items: int = 0,
+            sample_seed: int = 0) -> PrepReport:
     """Turn the ml1m-mm directory ``source`` into canonical tables in ``out_dir``."""
     src = Path(source).resolve()
     if not src.is_dir():
@@ -37,7 +38,7 @@ def prepare(source: str | Path, out_dir: str | Path, min_user_interactions: int 
         user_col="user_id", item_col="movie_id", text_cols=["title", "genres_text", "plot_text"],
         title_col="title", image_col="image_file", image_root=src, genres_col="genres",
         extra_cols={"plot": "plot_text", "director": "director", "actors": "actors", "year": "year"},
-        min_user_interactions=min_user_interactions,
+        min_user_interactions=min_user_interactions, max_items=max_items, sample_seed=sample_seed,
     )
     inter, items, report = build_canonical(raw_inter, raw_items, spec, source=str(src))
     write_prepared(out_dir, inter, items, report)
@@ -49,9 +50,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--source", default="../shared/data/ml1m-mm", help="ml1m-mm directory (default: %(default)s)")
     p.add_argument("--out", default="runs/ml1m-mm/prepared", help="prepared-data directory (default: %(default)s)")
     p.add_argument("--min-user-interactions", type=int, default=2)
+    p.add_argument("--max-items", type=int, default=0, help="keep a seeded random sample of this many items (0 = all)")
     a = p.parse_args(argv)
     try:
-        report = prepare(a.source, a.out, a.min_user_interactions)
+        report = prepare(a.source, a.out, a.min_user_interactions, a.max_items)
     except DataError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

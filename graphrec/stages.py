@@ -67,7 +67,7 @@ def stage_prepare(cfg: Config, force: bool = False, log=print) -> dict:
         if cfg.data.format == "ml1m-mm":
             from data_prep.ml1m_mm import prepare
 
-            report = prepare(src, out, cfg.data.min_user_interactions)
+            report = prepare(src, out, cfg.data.min_user_interactions, cfg.data.max_items, cfg.data.sample_seed)
         else:
             from data_prep.generic import prepare, spec_from_config
 

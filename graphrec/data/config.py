@@ -25,6 +25,8 @@ class DataConfig(StrictConfig):
     image_col: str | None = opt(None, "generic: optional image path column (relative to the items file's directory, or absolute).")
     genres_col: str | None = opt(None, "generic: optional '|'-separated category column (used by masked-attribute objectives and plots).")
     min_user_interactions: int = opt(2, "Users with fewer positives are skipped (counted in the prep report): they cannot be split.")
+    max_items: int = opt(0, "Keep a seeded random sample of this many items and their interactions (0 = all); for quick runs, notebooks and CI. Counted in the prep report.")
+    sample_seed: int = opt(0, "Seed of the item sample (with max_items).")
 
     def validate(self) -> None:
         if self.format not in ("ml1m-mm", "generic"):

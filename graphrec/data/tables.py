@@ -59,10 +59,12 @@ class TableSpec:
     extra_cols: dict[str, str] = field(default_factory=dict)  # canonical name -> raw column
     text_joiner: str = ". "
     min_user_interactions: int = 2
+    max_items: int = 0  # > 0: keep a seeded random sample of this many items (quick runs)
+    sample_seed: int = 0
 
 
 def _rows(mask: pd.Series) -> list[int]:
-    return [int(i) + 2 for i in mask.to_numpy().nonzero()[0]]
+    return [int(i) + 2 for i in mask.index[mask.to_numpy()]]  # index labels = raw file positions
 
 
 def _blank(s: pd.Series) -> pd.Series:
@@ -132,7 +134,7 @@ def canonical_interactions(raw: pd.DataFrame, spec: TableSpec, items: pd.DataFra
         bad = _blank(s)
         if bad.any():
             raise DataError(f, "empty id", row=_rows(bad)[0], field=col)
-    df = pd.DataFrame({"user_id": users, "item_id": its, "_row": range(2, len(raw) + 2)})
+    df = pd.DataFrame({"user_id": users, "item_id": its, "_row": raw.index + 2})
     if spec.timestamp_col:
         ts = pd.to_numeric(raw[spec.timestamp_col], errors="coerce")
         bad = ts.isna()
@@ -181,6 +183,16 @@ def build_canonical(raw_interactions: pd.DataFrame, raw_items: pd.DataFrame, spe
     """Raw tables -> canonical (interactions, items, report). See the module docstring."""
     report = PrepReport(source=source or str(spec.interactions_file.parent))
     raw_ids = set(raw_items[spec.item_col].astype(str).str.strip())
+    if 0 < spec.max_items < len(raw_items):
+        import numpy as np
+
+        keep = np.sort(np.random.default_rng(spec.sample_seed).choice(len(raw_items), spec.max_items, replace=False))
+        outside = raw_ids - set(raw_items[spec.item_col].iloc[keep].astype(str).str.strip())
+        report.skip("items_outside_sample", len(outside))
+        out_rows = raw_interactions[spec.item_col].astype(str).str.strip().isin(outside)
+        report.skip("interactions_of_items_outside_sample", int(out_rows.sum()))
+        raw_items, raw_interactions = raw_items.iloc[keep], raw_interactions[~out_rows]
+        raw_ids = raw_ids - outside
     items = canonical_items(raw_items, spec, report)
     dropped = raw_ids - set(items["item_id"])
     inter = canonical_interactions(raw_interactions, spec, items, dropped, report)
