@@ -1,0 +1,134 @@
+"""PNG plots of a run: Recall@20 per model and setting, recall per popularity bucket, training curves.
+
+matplotlib is imported inside the functions and used through ``Figure`` + the Agg canvas,
+so nothing changes the global pyplot backend and no display is needed.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Mapping, Sequence
+
+from graphrec.evaluation.protocol import SETTINGS
+
+
+def _figure(width: float, height: float, ncols: int = 1):
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(width, height), dpi=120)
+    FigureCanvasAgg(fig)
+    axes = [fig.add_subplot(1, ncols, j + 1) for j in range(ncols)]
+    return fig, axes
+
+
+def _save(fig, path: str | Path) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.tight_layout()
+    fig.savefig(path, format="png")
+    return path
+
+
+def _grouped_bars(ax, groups: Sequence[str], series: Mapping[str, Sequence[float]],
+                  errors: Mapping[str, Sequence[tuple[float, float]]] | None = None) -> None:
+    n = max(len(series), 1)
+    width = 0.8 / n
+    for j, (name, vals) in enumerate(series.items()):
+        xs = [g + (j - (n - 1) / 2) * width for g in range(len(groups))]
+        ys = [v if v is not None and math.isfinite(v) else 0.0 for v in vals]
+        yerr = None
+        if errors and name in errors:
+            yerr = [[max(y - lo, 0) for y, (lo, _) in zip(ys, errors[name])],
+                    [max(hi - y, 0) for y, (_, hi) in zip(ys, errors[name])]]
+        ax.bar(xs, ys, width, label=name, yerr=yerr, capsize=2)
+    ax.set_xticks(range(len(groups)))
+    ax.set_xticklabels(groups, rotation=15)
+
+
+def plot_metric_bars(results: Mapping[str, Mapping[str, Mapping[str, float]]], path: str | Path,
+                     metric: str = "recall@20",
+                     ci: Mapping[str, Mapping[str, Mapping[str, Mapping[str, float]]]] | None = None) -> Path:
+    """Grouped bar chart: one group per setting, one bar per model (missing settings left empty).
+
+    Args:
+        results: ``{model: {setting: {metric: value}}}``.
+        path: PNG file to write.
+        metric: which metric to plot.
+        ci: optional ``{model: {setting: {metric: {"lo", "hi"}}}}`` drawn as error bars.
+    """
+    settings = [s for s in SETTINGS if any(s in r for r in results.values())]
+    series = {m: [r.get(s, {}).get(metric, float("nan")) for s in settings] for m, r in results.items()}
+    errors = None
+    if ci:
+        errors = {}
+        for m in results:
+            iv = [(ci.get(m, {}).get(s, {}).get(metric) or {}) for s in settings]
+            errors[m] = [(d.get("lo", v), d.get("hi", v)) if d else (v, v) for d, v in zip(iv, series[m])]
+            errors[m] = [(lo if math.isfinite(lo) else 0.0, hi if math.isfinite(hi) else 0.0) for lo, hi in errors[m]]
+    fig, (ax,) = _figure(max(6, 1.2 * len(settings) * max(1, len(results)) / 3 + 3), 4)
+    _grouped_bars(ax, settings, series, errors)
+    ax.set_ylabel(metric)
+    ax.set_title(f"{metric} per model and setting")
+    ax.legend(fontsize=7, ncol=2)
+    return _save(fig, path)
+
+
+def plot_recall_bars(results, path, ci=None) -> Path:
+    """Bar chart of Recall@20 per model and setting (see :func:`plot_metric_bars`)."""
+    return plot_metric_bars(results, path, "recall@20", ci)
+
+
+def plot_bucket_recall(buckets: Mapping[str, Mapping[str, Mapping[str, Mapping[str, float]]]], path: str | Path,
+                       settings: Sequence[str] = ("hybrid",), metric: str = "recall@20") -> Path:
+    """Recall per item-popularity bucket, one panel per setting, one bar per model.
+
+    Args:
+        buckets: ``{model: {setting: {bucket_label: {"recall@20": .., ...}}}}`` (from
+            :func:`graphrec.evaluation.beyond.bucket_recall` per model).
+        path: PNG file to write.
+        settings: panels to draw (those no model has are skipped).
+        metric: key inside each bucket entry.
+    """
+    settings = [s for s in settings if any(s in b for b in buckets.values())] or [
+        next((s for s in SETTINGS if any(s in b for b in buckets.values())), "hybrid")]
+    fig, axes = _figure(5.5 * len(settings), 4, ncols=len(settings))
+    for ax, s in zip(axes, settings):
+        labels = list(dict.fromkeys(lb for b in buckets.values() for lb in b.get(s, {})))
+        series = {m: [b.get(s, {}).get(lb, {}).get(metric, float("nan")) for lb in labels] for m, b in buckets.items()}
+        _grouped_bars(ax, labels, series)
+        ax.set_title(f"{metric} per popularity bucket ({s})")
+        ax.set_ylabel(metric)
+        ax.legend(fontsize=7, ncol=2)
+    return _save(fig, path)
+
+
+def plot_training_curves(curves: Mapping[str, Sequence[Mapping[str, float]]], path: str | Path,
+                         x: str | None = None, metrics: Sequence[str] | None = None) -> Path:
+    """Training curves: one panel per logged value, one line per model.
+
+    Args:
+        curves: ``{model: [{"epoch": 1, "loss": .., "val_ndcg@20": ..}, ...]}``.
+        path: PNG file to write.
+        x: x-axis key (default ``"epoch"`` if logged, else ``"step"``, else the row number).
+        metrics: keys to plot (default: every numeric key other than the x key).
+    """
+    rows = [r for rs in curves.values() for r in rs]
+    if x is None:
+        x = "epoch" if any("epoch" in r for r in rows) else "step" if any("step" in r for r in rows) else None
+    if metrics is None:
+        metrics = list(dict.fromkeys(k for r in rows for k, v in r.items()
+                                     if k not in (x, "epoch", "step") and isinstance(v, (int, float))))
+    metrics = list(metrics) or ["(none)"]
+    fig, axes = _figure(4.5 * len(metrics), 3.5, ncols=len(metrics))
+    for ax, key in zip(axes, metrics):
+        for model, rs in curves.items():
+            pts = [(r.get(x, j) if x else j, r[key]) for j, r in enumerate(rs) if key in r]
+            if pts:
+                ax.plot([p[0] for p in pts], [p[1] for p in pts], marker=".", label=model)
+        ax.set_xlabel(x or "row")
+        ax.set_title(key)
+        if ax.lines:
+            ax.legend(fontsize=7)
+    return _save(fig, path)
