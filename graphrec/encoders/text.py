@@ -230,8 +230,8 @@ class SentenceTransformerEncoder(TextEncoderBase):
     @property
     def dim(self) -> int:
         m = self.model
-        d = m.get_sentence_embedding_dimension() if hasattr(m, "get_sentence_embedding_dimension") else None
-        return int(d)
+        getter = getattr(m, "get_embedding_dimension", None) or m.get_sentence_embedding_dimension
+        return int(getter())
 
     def embed(self, texts: list[str], progress: bool) -> torch.Tensor:
         with torch.inference_mode():
