@@ -122,3 +122,77 @@ def test_bad_inputs():
         ranking_metrics(TOPK, _edges(POS), ks=(2,), metrics=("auc",))
     with pytest.raises(ValueError, match="rows, K"):
         ranking_metrics(TOPK[0], _edges(POS), ks=(2,))
+
+
+# ---------------------------------------------------------------- statistics
+def test_bootstrap_ci_contains_mean_and_is_seeded():
+    from graphrec.evaluation.stats import bootstrap_ci, bootstrap_result
+
+    v = torch.rand(500, generator=torch.Generator().manual_seed(0))
+    a = bootstrap_ci(v, samples=300, seed=1)
+    assert a["lo"] < a["mean"] < a["hi"]
+    assert a == bootstrap_ci(v, samples=300, seed=1)
+    # half-width close to the normal approximation 1.96 * sd / sqrt(n)
+    half = 1.96 * float(v.std()) / math.sqrt(500)
+    assert (a["hi"] - a["lo"]) / 2 == pytest.approx(half, rel=0.25)
+    r = bootstrap_result({"cold": {"users": torch.arange(500), "recall@20": v, "ndcg@20": v / 2}}, samples=300, seed=1)
+    assert r["cold"]["recall@20"]["lo"] == pytest.approx(a["lo"])  # same resamples for every metric
+    assert r["cold"]["ndcg@20"]["hi"] == pytest.approx(a["hi"] / 2)
+    assert bootstrap_ci(v, samples=0)["lo"] == pytest.approx(float(v.double().mean()))
+
+
+def test_paired_diff_and_seed_aggregation():
+    from graphrec.evaluation.stats import aggregate_seeds, paired_bootstrap_diff
+
+    v = torch.rand(200, generator=torch.Generator().manual_seed(0))
+    a = {"users": torch.arange(200), "recall@20": v + 0.1}
+    b = {"users": torch.arange(200).flip(0), "recall@20": (v).flip(0)}  # same users, other order
+    d = paired_bootstrap_diff(a, b, "recall@20", samples=200)
+    assert d["mean"] == pytest.approx(0.1) and d["lo"] == pytest.approx(0.1) and d["p_le_0"] == 0.0
+    agg = aggregate_seeds([{"cold": {"r": 0.1}}, {"cold": {"r": 0.2}}, {"cold": {"r": 0.3}, "warm": {"r": 1.0}}])
+    assert set(agg) == {"cold"}
+    c = agg["cold"]["r"]
+    assert c["mean"] == pytest.approx(0.2) and c["std"] == pytest.approx(0.1) and c["n"] == 3
+    assert c["hi"] - c["mean"] == pytest.approx(4.302653 * 0.1 / math.sqrt(3), rel=1e-4)  # t(0.975, 2)
+    one = aggregate_seeds([{"cold": {"r": 0.1}}])["cold"]["r"]
+    assert one["std"] == 0 and one["lo"] == one["hi"] == 0.1
+
+
+# ---------------------------------------------------------------- beyond accuracy
+def test_beyond_hand_values():
+    from graphrec.evaluation.beyond import coverage, novelty, recall_by_bucket, tail_share
+
+    topk = torch.tensor([[0, 1, -1], [1, 2, 3]])
+    cand = torch.tensor([0, 1, 2, 3, 4])
+    assert coverage(topk, cand, k=2) == pytest.approx(3 / 5)  # items 0, 1, 2
+    pop = torch.tensor([9, 4, 1, 0, 0])
+    # slots: 0, 1, 1, 2 (k=2); p = (pop + 1) / (10 + 1)
+    exp = sum(-math.log2((pop[i] + 1) / 11) for i in (0, 1, 1, 2)) / 4
+    assert novelty(topk, pop, 10, k=2) == pytest.approx(exp)
+    # 20% quantile of candidate popularity [9, 4, 1, 0, 0] is 0 -> tail = {3, 4}
+    assert tail_share(topk, cand, pop, 0.2, k=3) == pytest.approx(1 / 5)  # slots 0,1,1,2,3 -> one tail
+    assert math.isnan(tail_share(topk, cand, torch.zeros(5, dtype=torch.long), 0.2, k=3))
+    bucket = torch.tensor([0, 0, 1, 1, 1])
+    users = torch.tensor([7, 3])
+    pos = torch.tensor([[7, 7, 3, 3], [0, 4, 3, 2]])  # user 7: {0 (b0), 4 (b1)}; user 3: {3, 2} (b1)
+    out = recall_by_bucket(users, topk, pos, bucket, ["low", "high"], k=3)
+    assert out["low"] == {"recall@3": 1.0, "n_users": 1, "n_positives": 1}
+    assert out["high"]["recall@3"] == pytest.approx((0 / 1 + 2 / 2) / 2) and out["high"]["n_users"] == 2
+
+
+def test_beyond_on_synthetic():
+    from graphrec.evaluation.beyond import beyond_accuracy, bucket_recall, popularity_buckets
+    from graphrec.evaluation.protocol import evaluate
+    from synthetic import DotScorer, make_synthetic
+
+    data = make_synthetic()
+    g = torch.Generator().manual_seed(0)
+    res = evaluate(DotScorer(torch.randn(data.num_users, 8, generator=g), torch.randn(data.num_items, 8, generator=g)), data)
+    b = beyond_accuracy(res, data)
+    assert set(b) == set(res) and 0 < b["hybrid"]["coverage@20"] <= 1
+    assert math.isnan(b["cold"]["tail_share@20"])
+    bucket, labels = popularity_buckets(data, 3)
+    assert labels[-1] == "cold" and (bucket[data.cold_test_items] == len(labels) - 1).all()
+    br = bucket_recall(res, data)
+    assert list(br["cold"]) == ["cold"]
+    assert br["cold"]["cold"]["recall@20"] == pytest.approx(res["cold"]["recall@20"])

@@ -199,3 +199,24 @@ def test_dot_scorer_info_counts(data):
     assert res.info["cold"]["n_candidates"] == data.cold_test_items.numel()
     assert res.info["cold"]["n_positives"] == data.test_cold.size(1)
     assert res.info["cold_full"]["n_candidates"] == data.num_items
+
+
+def test_oracle_data(data, scores):
+    from graphrec.evaluation.oracle import gap_closed, make_oracle_data
+
+    o = make_oracle_data(data, frac=0.5, seed=0)
+    tc = _pairs(data.test_cold)
+    moved = _pairs(o.train) - _pairs(data.train)
+    assert moved | _pairs(o.test_cold) == tc and not moved & _pairs(o.test_cold)
+    for i in data.cold_test_items.tolist():  # per item: floor(n / 2) moved
+        n = sum(1 for (_, j) in tc if j == i)
+        assert sum(1 for (_, j) in moved if j == i) == n // 2
+    assert torch.equal(o.cold_test_items, data.cold_test_items)
+    assert o.oracle_report["n_moved"] == len(moved)
+    assert _pairs(make_oracle_data(data, 0.5, seed=0).test_cold) == _pairs(o.test_cold)
+    res = evaluate(FixedScorer(scores), o, settings=("cold",))
+    assert res["cold"]["n_users"] == len({u for u, _ in _pairs(o.test_cold)})
+    assert gap_closed(0.3, 0.4, 0.2) == pytest.approx(0.5)
+    assert math.isnan(gap_closed(0.3, 0.1, 0.2))
+    with pytest.raises(ValueError, match="frac"):
+        make_oracle_data(data, frac=1.0)
