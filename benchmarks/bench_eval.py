@@ -11,6 +11,7 @@ Run: ``python3 benchmarks/bench_eval.py [--repeats 3] [--threads 2] [--topk-dir 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -69,6 +70,7 @@ def main(argv: list[str] | None = None) -> None:
     a = p.parse_args(argv)
     torch.set_num_threads(a.threads)
 
+    load0 = os.getloadavg()
     t0 = time.perf_counter()
     data = make_data(a.users, a.items, a.edges)
     print(f"data: {data.num_users} users, {data.num_items} items, train {data.train.size(1)}, "
@@ -79,13 +81,17 @@ def main(argv: list[str] | None = None) -> None:
     t0 = time.perf_counter()
     import torch_geometric.metrics  # noqa: F401  (one-time import cost, not part of evaluation)
     print(f"import torch_geometric.metrics: {time.perf_counter() - t0:.1f}s (not timed below)")
-    times = []
+    times, cpu = [], []
     for _ in range(a.repeats):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         res = evaluate(scorer, data, phase="test", batch_size=a.batch_size)
         times.append(time.perf_counter() - t0)
-    print(f"evaluate (4 settings, K=10/20/50, {a.threads} threads): best {min(times):.2f}s, "
-          f"all {', '.join(f'{t:.2f}' for t in times)}s")
+        cpu.append(time.process_time() - c0)
+    print(f"load average before/after: {load0} / {os.getloadavg()} (the machine is shared; wall times vary)")
+    print(f"evaluate (4 settings, K=10/20/50, {a.threads} threads): wall best {min(times):.2f}s, median "
+          f"{sorted(times)[len(times) // 2]:.2f}s, all {', '.join(f'{t:.2f}' for t in times)}s "
+          f"(first call includes building the cached index structures)")
+    print(f"  process CPU seconds (all threads): {', '.join(f'{t:.2f}' for t in cpu)}")
     for s, m in res.items():
         print(f"  {s:9s} users={m['n_users']:5d} recall@20={m['recall@20']:.4f} ndcg@20={m['ndcg@20']:.4f}")
     if a.topk_dir:

@@ -240,6 +240,7 @@ def evaluate(
     per_user: bool = False,
     *,
     progress: bool = False,
+    topk_k: int = TOPK_FILE_K,
 ) -> EvalResult:
     """Full-ranking evaluation of ``scorer`` in each setting.
 
@@ -258,6 +259,7 @@ def evaluate(
         model_name: name used in file names and error messages (required with ``topk_dir``).
         per_user: keep per-user metric arrays in ``result.per_user`` (for bootstrap CIs).
         progress: show a tqdm bar over user batches.
+        topk_k: ranks kept in top-K files (at least ``max(ks)``; default 50).
 
     Returns:
         :class:`EvalResult`, a dict ``{setting: {"recall@20": .., "ndcg@20": .., "hit@20": ..,
@@ -276,7 +278,7 @@ def evaluate(
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     ks = sorted(set(int(k) for k in ks))
-    kmax = max(ks[-1], TOPK_FILE_K) if topk_dir is not None else ks[-1]
+    kmax = max(ks[-1], topk_k) if topk_dir is not None else ks[-1]
 
     result = EvalResult()
     result.phase = phase
@@ -316,14 +318,15 @@ def evaluate(
             for batch in tqdm(batches, desc=f"eval {name} ({phase})", disable=not progress, leave=False):
                 scores = _check_scores(scorer.score(batch), batch, N, name)  # (B, N)
                 r, it = _gather(ex_indptr, ex_items, batch)
-                scores[r, it] = float("-inf")
+                scores.view(-1).index_fill_(0, r * N + it, float("-inf"))  # known history
                 for s, spec in specs.items():
                     has = pos_count[s][batch] > 0  # (B,)
-                    if not has.any():
+                    n_has = int(has.sum())
+                    if n_has == 0:
                         continue
-                    sub = scores[has]  # (b, N)
+                    sub = scores if n_has == has.numel() else scores[has]  # (b, N)
                     if not spec.all_items:
-                        sub = sub[:, spec.candidates]  # (b, C)
+                        sub = sub.index_select(1, spec.candidates)  # (b, C)
                     k_eff = min(kmax, sub.size(1))
                     vals, idx = sub.topk(k_eff, dim=1)  # (b, k_eff)
                     top = idx if spec.all_items else spec.candidates[idx]
