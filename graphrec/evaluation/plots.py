@@ -40,8 +40,9 @@ def _grouped_bars(ax, groups: Sequence[str], series: Mapping[str, Sequence[float
         ys = [v if v is not None and math.isfinite(v) else 0.0 for v in vals]
         yerr = None
         if errors and name in errors:
-            yerr = [[max(y - lo, 0) for y, (lo, _) in zip(ys, errors[name])],
-                    [max(hi - y, 0) for y, (_, hi) in zip(ys, errors[name])]]
+            ok = [v is not None and math.isfinite(v) for v in vals]  # no error bar where no value
+            yerr = [[max(y - lo, 0) if f else float("nan") for y, (lo, _), f in zip(ys, errors[name], ok)],
+                    [max(hi - y, 0) if f else float("nan") for y, (_, hi), f in zip(ys, errors[name], ok)]]
         ax.bar(xs, ys, width, label=name, yerr=yerr, capsize=2)
     ax.set_xticks(range(len(groups)))
     ax.set_xticklabels(groups, rotation=15)
