@@ -70,7 +70,7 @@ class EncodersConfig(StrictConfig):
     text: TextEncoderConfig = opt(TextEncoderConfig, help="text encoder")
     image: ImageEncoderConfig = opt(ImageEncoderConfig, help="image encoder")
     batch_size: int | None = opt(None, help="if set, overrides text.batch_size and image.batch_size")
-    num_threads: int = opt(0, help="torch intra-op threads while encoding (0 = leave torch's setting)")
+    num_threads: int = opt(0, help="torch intra-op threads while encoding (0 = leave torch's setting); on a CPU shared with other jobs 1 can be several times faster than 2")
     num_workers: int = opt(2, help="threads decoding and preprocessing images ahead of the model")
 
     def validate(self) -> None:

@@ -242,9 +242,10 @@ class SentenceTransformerEncoder(TextEncoderBase):
     def tokenize_batches(self, texts: list[str]) -> list[dict[str, torch.Tensor]]:
         """Pre-tokenised batches in the length-sorted order ``SentenceTransformer.encode`` uses (benchmarks)."""
         order = np.argsort([-len(t) for t in texts], kind="stable")
+        tok = getattr(self.model, "preprocess", None) or self.model.tokenize  # `tokenize` is deprecated in ST 6
         out = []
         for s in range(0, len(texts), self.batch_size):
-            out.append(self.model.tokenize([texts[i] for i in order[s:s + self.batch_size]]))
+            out.append(tok([texts[i] for i in order[s:s + self.batch_size]]))
         return out
 
     def forward_tokens(self, features: dict[str, torch.Tensor]) -> torch.Tensor:
