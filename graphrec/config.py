@@ -14,6 +14,8 @@ from graphrec.config_base import ConfigError, StrictConfig, opt
 from graphrec.baselines.config import BaselinesConfig
 from graphrec.data.config import DataConfig, SplitConfig
 from graphrec.encoders.config import EncodersConfig
+from graphrec.evaluation.config import EvalConfig
+from graphrec.evaluation.runner import SuiteConfig
 from graphrec.nn.config import ModelConfig
 from graphrec.training.config import TrainConfig
 
@@ -30,6 +32,8 @@ class Config(StrictConfig):
     encoders: EncodersConfig = opt(EncodersConfig, "Item text and image encoders and the feature store.")
     model: ModelConfig = opt(ModelConfig, "The GraphRec model.")
     train: TrainConfig = opt(TrainConfig, "Training of GraphRec.")
+    eval: EvalConfig = opt(EvalConfig, "Evaluation protocol: settings, cut-offs, confidence intervals.")
+    suite: SuiteConfig = opt(SuiteConfig, "What `graphrec evaluate` runs: GraphRec seeds, baselines, warm oracle.")
     baselines: BaselinesConfig = opt(BaselinesConfig, "Baselines evaluated side by side, with their tuning budgets.")
 
     @property

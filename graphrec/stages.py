@@ -147,3 +147,39 @@ def stage_train(cfg: Config, features, force: bool = False, log=print, progress:
 
     stamp = run_stage("train", out, inputs, work, force or not (out / "checkpoint.pt").exists(), log)
     return stamp
+
+
+def stage_evaluate(cfg: Config, features, force: bool = False, log=print, progress: bool = True) -> str:
+    """GraphRec (all seeds) + baselines + warm oracle on the test files; report, plots, top-K files."""
+    import sys
+
+    from graphrec.evaluation.runner import run_suite
+
+    out = cfg.paths.evaluation
+    ckpt = cfg.paths.model / "checkpoint.pt"
+    if not ckpt.exists():
+        from graphrec.data.report import DataError
+
+        raise DataError(ckpt, "no trained model; run `graphrec train` first")
+    inputs = {"eval": cfg.eval.to_dict(), "suite": cfg.suite.to_dict(), "baselines": cfg.baselines.to_dict(),
+              "model": file_signature(ckpt), "split": file_signature(cfg.paths.split / "test_cold.csv"),
+              "model_cfg": cfg.model.to_dict(), "train_cfg": cfg.train.to_dict()}
+    command = "graphrec " + " ".join(sys.argv[1:]) if sys.argv and sys.argv[0].endswith("graphrec") else "graphrec run"
+
+    def work() -> dict:
+        data = load_data(cfg, features)
+        res = run_suite(cfg, data, out, command=command, progress=progress, log=log)
+        return {"seconds": res["seconds"], "models": list(res["results"]),
+                "graphrec": res["results"].get("graphrec", {}), "seeds": res["seeds"]}
+
+    stamp = run_stage("evaluate", out, inputs, work, force, log)
+    g = stamp["summary"].get("graphrec", {})
+    lines = ["", "graphrec finished.",
+             f"  report:   {out / 'report.md'}",
+             f"  metrics:  {out / 'metrics.json'} (top-K files in {out / 'topk'})",
+             f"  plots:    {out / 'recall_at_20.png'}, {out / 'recall_by_popularity.png'}, {out / 'training_curves.png'}",
+             f"  model:    {cfg.paths.model / 'checkpoint.pt'}  (try: graphrec recommend --config ... --user 1)"]
+    for s in ("cold", "warm", "hybrid", "cold_full"):
+        if s in g:
+            lines.append(f"  graphrec {s:9s} recall@20={g[s]['recall@20']:.4f} ndcg@20={g[s]['ndcg@20']:.4f}")
+    return "\n".join(lines)
