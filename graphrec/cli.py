@@ -80,7 +80,6 @@ def _dispatch(args: argparse.Namespace, cfg: Config) -> int:
         return _serve(args, cfg)
     progress = not getattr(args, "no_progress", False)
     if args.command in ("encode", "train", "evaluate", "run"):
-        cfg.save_yaml(cfg.paths.root / "config.yaml")
         features = stages.stage_encode(cfg, force=args.force, progress=progress)
     if args.command in ("train", "run"):
         stages.stage_train(cfg, features, force=args.force, progress=progress)

@@ -127,8 +127,12 @@ def load_data(cfg: Config, features=None):
 
 
 def stage_train(cfg: Config, features, force: bool = False, log=print, progress: bool = True) -> dict:
-    """Train GraphRec on the split; writes model/checkpoint.pt (skipped when up to date)."""
+    """Train GraphRec on the split; writes model/checkpoint.pt (skipped when up to date).
+
+    Also writes the run's whole config to ``run_dir/config.yaml`` (what serving reloads).
+    """
     out = cfg.paths.model
+    cfg.save_yaml(cfg.paths.root / "config.yaml")
     inputs = {"model": cfg.model.to_dict(), "train": cfg.train.to_dict(),
               "split": file_signature(cfg.paths.split / "train.csv"),
               "features": {k: v.fingerprint for k, v in features.items()}}

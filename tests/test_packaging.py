@@ -41,3 +41,17 @@ def test_every_extra_is_declared():
     extras = pyproject()["project"]["optional-dependencies"]
     for name in ("clip", "notebooks", "dev", "serve", "scale"):
         assert name in extras
+
+
+def test_notebooks_are_committed_without_outputs():
+    import json
+
+    books = sorted((ROOT / "notebooks").glob("*.ipynb"))
+    assert len(books) >= 3
+    for nb in books:
+        cells = json.loads(nb.read_text())["cells"]
+        for c in cells:
+            if c["cell_type"] == "code":
+                assert not c.get("outputs") and c.get("execution_count") is None, f"{nb.name} has outputs"
+            if c["cell_type"] == "code":
+                assert "def " not in c["source"] and "class " not in c["source"], f"{nb.name} defines logic"
