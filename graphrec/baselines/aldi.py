@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 
 from graphrec.baselines.common import (BPRSampler, SplitScorer, bpr_loss, content_features,
-                                       fit_with_early_stopping, generator, resolve_params,
+                                       fit_with_early_stopping, generator, per_unique, resolve_params,
                                        train_item_mask)
 from graphrec.baselines.mf_bpr import pretrained_mf
 from graphrec.baselines.towers import Tower, apply_in_batches
@@ -79,7 +79,8 @@ def fit_aldi(data: RecData, params: dict[str, Any] | None = None, seed: int = 0,
         total, n = 0.0, 0
         for u, i, j in sampler.epoch(p["batch_size"]):
             tu, ti, tj = T_u[u], T_i[i], T_i[j]
-            su, si, sj = user_tower(tu), item_tower(X[i]), item_tower(X[j])  # (B, d)
+            sij = per_unique(lambda k: item_tower(X[k]), torch.cat([i, j]))  # (2B, d)
+            su, si, sj = user_tower(tu), sij[:len(i)], sij[len(i):]
             t_pos, t_neg = (tu * ti).sum(1), (tu * tj).sum(1)
             s_pos, s_neg = (su * si).sum(1), (su * sj).sum(1)
             rating = (s_pos - t_pos).abs().mean() + (s_neg - t_neg).abs().mean()

@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from graphrec.baselines.common import (BPRSampler, EmbeddingScorer, content_features,
-                                       fit_with_early_stopping, generator, resolve_params,
+                                       fit_with_early_stopping, generator, per_unique, resolve_params,
                                        train_item_mask)
 from graphrec.baselines.towers import apply_in_batches
 from graphrec.data.dataset import RecData
@@ -101,7 +101,8 @@ def fit_clcrec(data: RecData, params: dict[str, Any] | None = None, seed: int = 
         for u, i, _j in sampler.epoch(p["batch_size"]):
             neg = pool[torch.randint(len(pool), (p["num_neg"],), generator=gen)]  # (M,)
             items = torch.cat([i, neg])
-            ids, feats = model.item(items), model.encode_content(X[items])  # (B+M, d)
+            ids = model.item(items)
+            feats = per_unique(lambda k: model.encode_content(X[k]), items)  # (B+M, d)
             swap = (torch.rand(len(items), 1, generator=gen) < p["content_ratio"]).float()
             mixed = swap * feats + (1 - swap) * ids
             eu = model.user(u)

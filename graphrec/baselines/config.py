@@ -16,12 +16,12 @@ DEFAULT_GRIDS: dict[str, dict[str, list]] = {
     "random": {},
     "popularity": {},
     "content_knn": {"text_weight": [0.0, 0.25, 0.5, 0.75, 1.0]},
-    "mf_bpr": {"lr": [5e-3, 1e-2], "reg": [1e-5, 1e-4], "dim": [64], "epochs": [40]},
-    "lightgcn": {"lr": [1e-2], "reg": [1e-5, 1e-4], "layers": [2], "dim": [64], "epochs": [30]},
-    "dropoutnet": {"dropout": [0.5, 0.8], "lr": [1e-3, 3e-3], "epochs": [10]},
-    "heater": {"alpha": [0.1, 1.0], "p_random": [0.5, 0.8], "epochs": [10]},
-    "clcrec": {"tau": [0.1, 0.2], "lam": [0.2, 0.5], "epochs": [10]},
-    "aldi": {"alpha": [0.5, 0.9], "gamma": [0.1, 1.0], "epochs": [10]},
+    "mf_bpr": {"lr": [5e-3, 1e-2], "reg": [1e-5, 1e-4], "dim": [64], "epochs": [24]},
+    "lightgcn": {"lr": [1e-2], "reg": [1e-5, 1e-4], "layers": [2], "dim": [64], "epochs": [16]},
+    "dropoutnet": {"dropout": [0.5, 0.8], "epochs": [5]},
+    "heater": {"alpha": [0.1, 1.0], "epochs": [5]},
+    "clcrec": {"tau": [0.1, 0.2], "epochs": [5]},
+    "aldi": {"gamma": [0.1, 1.0], "epochs": [5]},
 }
 
 
@@ -34,6 +34,7 @@ class BaselinesConfig(StrictConfig):
     """
 
     names: list[str] = opt(list(ALL), help="baselines to run, in order (mf_bpr before the teacher-based ones)")
+    num_threads: int = opt(1, help="torch threads while tuning (0 = leave as is); 1 avoids OpenMP contention on small shared CPUs")
     budget: int = opt(4, help="max configurations tried per baseline (grids larger than this are subsampled with the seed)")
     budgets: dict[str, int] = opt({"content_knn": 5}, help="per-baseline budget overrides")
     grids: dict[str, dict[str, list]] = opt(
@@ -50,6 +51,8 @@ class BaselinesConfig(StrictConfig):
         for n in self.names:
             if n not in BASELINES:
                 raise ConfigError(f"names: unknown baseline {n!r}; available: {sorted(BASELINES)}")
+        if self.num_threads < 0:
+            raise ConfigError(f"num_threads: must be >= 0, got {self.num_threads}")
         if self.budget < 1:
             raise ConfigError(f"budget: must be >= 1, got {self.budget}")
         for n, b in self.budgets.items():

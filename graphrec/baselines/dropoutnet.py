@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from graphrec.baselines.common import (BPRSampler, EmbeddingScorer, content_features,
-                                       fit_with_early_stopping, generator, resolve_params,
+                                       fit_with_early_stopping, generator, per_unique, resolve_params,
                                        train_item_mask)
 from graphrec.baselines.mf_bpr import pretrained_mf
 from graphrec.baselines.towers import Tower, apply_in_batches
@@ -88,8 +88,10 @@ def fit_dropoutnet(data: RecData, params: dict[str, Any] | None = None, seed: in
         for u, i, j in sampler.epoch(p["batch_size"]):
             uu, ii = torch.cat([u, u]), torch.cat([i, j])  # positives and negatives (2B,)
             target = (U[uu] * V[ii]).sum(1)
-            keep = (torch.rand(len(ii), 1, generator=gen) >= p["dropout"]).float()
-            pred = (model.encode_users(U[uu]) * model.encode_items(V[ii] * keep, X[ii])).sum(1)
+            # input dropout per distinct item of the batch (as the reference code drops items)
+            keep = (torch.rand(data.num_items, 1, generator=gen) >= p["dropout"]).float()
+            items = per_unique(lambda k: model.encode_items(V[k] * keep[k], X[k]), ii)  # (2B, dim)
+            pred = (model.encode_users(U[uu]) * items).sum(1)
             loss = (pred - target).pow(2).mean()
             opt.zero_grad()
             loss.backward()

@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from graphrec.baselines.common import (BPRSampler, EmbeddingScorer, content_features,
-                                       fit_with_early_stopping, generator, resolve_params,
+                                       fit_with_early_stopping, generator, per_unique, resolve_params,
                                        train_item_mask)
 from graphrec.baselines.mf_bpr import pretrained_mf
 from graphrec.baselines.towers import Tower, apply_in_batches
@@ -113,7 +113,7 @@ def fit_heater(data: RecData, params: dict[str, Any] | None = None, seed: int = 
         for u, i, j in sampler.epoch(p["batch_size"]):
             uu, ii = torch.cat([u, u]), torch.cat([i, j])  # (2B,)
             target = (P[uu] * Q[ii]).sum(1)
-            phi = model.content(X[ii])  # (2B, d)
+            phi = per_unique(lambda k: model.content(X[k]), ii)  # (2B, d)
             use_phi = (torch.rand(len(ii), 1, generator=gen) < p["p_random"]).float()
             item_in = use_phi * phi + (1 - use_phi) * Q[ii]
             pred = (model.encode_users(P[uu]) * model.encode_items(item_in)).sum(1)

@@ -13,7 +13,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from graphrec.baselines.common import (BPRSampler, EmbeddingScorer, bpr_loss, cached,
+from graphrec.baselines.common import (BPRSampler, EmbeddingScorer, bpr_loss,
                                        fit_with_early_stopping, generator, resolve_params,
                                        train_item_mask)
 from graphrec.data.dataset import RecData
@@ -90,6 +90,7 @@ def fit_mf_bpr(data: RecData, params: dict[str, Any] | None = None, seed: int = 
     p = resolve_params("mf_bpr", DEFAULTS, params)
     scorer, hist = _train_mf(data, p, seed, progress)
     scorer.history = hist
+    _remember_teacher(data, p, seed, scorer)
     return scorer
 
 
@@ -106,15 +107,21 @@ def pretrained_mf(data: RecData, params: dict[str, Any] | None, seed: int,
         returns user (U, d), item (N, d); rows of items without training interactions are zero.
     """
     p = resolve_params("mf_bpr", DEFAULTS, params)
-    key = (id(data), tuple(sorted(p.items())), seed)
-
-    def build():
-        sc, _ = _train_mf(data, p, seed, progress)
-        item = sc.item_emb * train_item_mask(data).unsqueeze(1).float()
-        return (data, sc.user_emb, item)
-
-    got = cached(_TEACHERS, key, build)
-    if got[0] is not data:  # id() reused by a new object: rebuild
-        _TEACHERS.pop(key)
-        got = cached(_TEACHERS, key, build)
+    key = _teacher_key(data, p, seed)
+    got = _TEACHERS.get(key)
+    if got is None or got[0] is not data:  # not trained yet, or id() reused by a new object
+        _remember_teacher(data, p, seed, _train_mf(data, p, seed, progress)[0])
+        got = _TEACHERS[key]
     return got[1], got[2]
+
+
+def _teacher_key(data: RecData, p: dict[str, Any], seed: int) -> tuple:
+    return (id(data), tuple(sorted(p.items())), seed)
+
+
+def _remember_teacher(data: RecData, p: dict[str, Any], seed: int, sc: EmbeddingScorer) -> None:
+    """Keep the vectors of a fitted MF (at most 4) so the teacher-based baselines reuse them."""
+    item = sc.item_emb * train_item_mask(data).unsqueeze(1).float()
+    if len(_TEACHERS) >= 4:
+        _TEACHERS.pop(next(iter(_TEACHERS)))
+    _TEACHERS[_teacher_key(data, p, seed)] = (data, sc.user_emb, item)

@@ -16,7 +16,7 @@ from typing import Any
 import torch
 
 from graphrec.baselines import get_baseline
-from graphrec.baselines.common import METRIC, validation_score
+from graphrec.baselines.common import METRIC, num_threads, validation_score
 from graphrec.data.dataset import RecData
 
 
@@ -83,7 +83,8 @@ def tune_all(data: RecData, config=None, progress: bool | None = None) -> dict[s
         if spec.uses_teacher and config.share_teacher and "teacher" not in grid and teacher is not None:
             fixed["teacher"] = teacher
         t0 = time.time()
-        scorer, params, trials = tune(name, data, grid, config.budget_of(name), config.seed, progress, fixed)
+        with num_threads(config.num_threads):
+            scorer, params, trials = tune(name, data, grid, config.budget_of(name), config.seed, progress, fixed)
         out[name] = {"scorer": scorer, "params": params, "trials": trials, "budget": config.budget_of(name),
                      "grid": grid, "seconds": round(time.time() - t0, 2), "supports_cold": spec.supports_cold,
                      "val_setting": spec.val_setting}
