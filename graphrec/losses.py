@@ -15,23 +15,41 @@ import torch.nn.functional as F
 from torch import nn
 
 
-def bpr_loss(pos: torch.Tensor, neg: torch.Tensor) -> torch.Tensor:
-    """Bayesian personalised ranking: ``-log sigmoid(s_pos - s_neg)`` averaged.
+def bpr_loss(pos: torch.Tensor, neg: torch.Tensor, neg_mask: torch.Tensor | None = None) -> torch.Tensor:
+    """Bayesian personalised ranking: ``-log sigmoid(s_pos - s_neg)`` averaged over valid pairs.
+
+    Args:
+        pos: positive scores.
+        neg: negative scores.
+        neg_mask: optional bool, False where a "negative" is not one (e.g. a train positive).
 
     Shapes:
-        pos: (B,), neg: (B,) or (B, N) -> scalar
+        pos: (B,), neg: (B,) or (B, N), neg_mask like neg -> scalar
     """
     if neg.dim() == 2:
         pos = pos.unsqueeze(1)
-    return -F.logsigmoid(pos - neg).mean()
+    loss = -F.logsigmoid(pos - neg)
+    if neg_mask is None:
+        return loss.mean()
+    w = neg_mask.to(loss.dtype)
+    return (loss * w).sum() / w.sum().clamp_min(1.0)
 
 
-def sampled_softmax_loss(pos: torch.Tensor, neg: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
+def sampled_softmax_loss(pos: torch.Tensor, neg: torch.Tensor, temperature: float = 1.0,
+                         neg_mask: torch.Tensor | None = None) -> torch.Tensor:
     """Cross-entropy of the positive against sampled negatives: ``-log softmax([pos, neg] / T)[0]``.
 
+    Args:
+        pos: positive scores.
+        neg: negative scores.
+        temperature: logits are divided by it.
+        neg_mask: optional bool, False where a "negative" must be ignored (a train positive).
+
     Shapes:
-        pos: (B,), neg: (B, N) -> scalar
+        pos: (B,), neg: (B, N), neg_mask: (B, N) -> scalar
     """
+    if neg_mask is not None:
+        neg = neg.masked_fill(~neg_mask, float("-inf"))
     logits = torch.cat([pos.unsqueeze(1), neg], 1) / temperature  # (B, 1 + N)
     return -torch.log_softmax(logits, 1)[:, 0].mean()
 

@@ -36,7 +36,7 @@ class GraphRecTask(nn.Module):
         cfg: trainer config (loss kind, weights, temperatures).
 
     Shapes:
-        forward: users (B,), pos (B,), neg (B, N) item indices -> dict of scalars
+        forward: users (B,), pos (B,), neg (N,) shared or (B, N), neg_valid (B, N) -> dict of scalars
     """
 
     def __init__(self, model: GraphRec, cfg: TrainConfig) -> None:
@@ -47,15 +47,25 @@ class GraphRecTask(nn.Module):
             {n: LogitScale(cfg.init_temperature, cfg.min_temperature, cfg.max_temperature) for n in ("align", "modal")}
         )
 
-    def _rank_loss(self, u: torch.Tensor, pos: torch.Tensor, neg: torch.Tensor) -> torch.Tensor:
-        # cosine scores, (B,) and (B, N)
+    def _rank_loss(self, u: torch.Tensor, pos: torch.Tensor, neg: torch.Tensor, valid: torch.Tensor | None) -> torch.Tensor:
+        # cosine scores (B,) and (B, N); neg is (N, d) shared by the batch or (B, N, d) per user
         s_pos = (u * pos).sum(-1)
-        s_neg = torch.einsum("bd,bnd->bn", u, neg)
+        s_neg = u @ neg.T if neg.dim() == 2 else torch.einsum("bd,bnd->bn", u, neg)
+        t = self.cfg.rec_temperature
         if self.cfg.rec_loss == "bpr":
-            return bpr_loss(s_pos / self.cfg.rec_temperature, s_neg / self.cfg.rec_temperature)
-        return sampled_softmax_loss(s_pos, s_neg, self.cfg.rec_temperature)
+            return bpr_loss(s_pos / t, s_neg / t, valid)
+        return sampled_softmax_loss(s_pos, s_neg, t, valid)
 
-    def forward(self, users: torch.Tensor, pos: torch.Tensor, neg: torch.Tensor) -> dict[str, torch.Tensor]:
+    def forward(self, users: torch.Tensor, pos: torch.Tensor, neg: torch.Tensor,
+                neg_valid: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        """Named loss terms for one batch.
+
+        Args:
+            users, pos: a batch of train edges.
+            neg: negatives, either (N,) shared by the batch or (B, N) per user.
+            neg_valid: optional (B, N) bool, False where a negative is a train positive of the
+                user (ignored by the ranking losses).
+        """
         cfg, m = self.cfg, self.model
         id_keep = None
         if m.training and m.item_id_emb is not None and m.id_dropout > 0:
@@ -65,10 +75,10 @@ class GraphRecTask(nn.Module):
         terms: dict[str, torch.Tensor] = {}
         if cfg.weight("rec") > 0:
             item = F.normalize(out["collab"], dim=-1)
-            terms["rec"] = self._rank_loss(u, item[pos], item[neg])
+            terms["rec"] = self._rank_loss(u, item[pos], item[neg], neg_valid)
         if cfg.weight("cold_rec") > 0:
             cold = F.normalize(out["cold"], dim=-1)
-            terms["cold_rec"] = self._rank_loss(u, cold[pos], cold[neg])
+            terms["cold_rec"] = self._rank_loss(u, cold[pos], cold[neg], neg_valid)
         if cfg.weight("align") > 0 or cfg.weight("modal") > 0:
             items = torch.unique(pos)
             if items.numel() > cfg.contrastive_items:
@@ -88,7 +98,7 @@ class GraphRecTask(nn.Module):
         if cfg.weight("reg") > 0:
             regs = [m.user_emb.weight[users]]
             if m.item_id_emb is not None:
-                regs += [m.item_id_emb.weight[pos], m.item_id_emb.weight[neg[:, 0]]]
+                regs += [m.item_id_emb.weight[pos], m.item_id_emb.weight[neg.reshape(-1)[: len(pos)]]]
             terms["reg"] = l2_reg(*regs)
         result = {f"{k}_loss": v for k, v in terms.items()}
         result["loss"] = sum(cfg.weight(k) * v for k, v in terms.items())

@@ -90,3 +90,14 @@ def test_negatives_exclude_train_positives(data):
 def test_missing_feature_set_is_named(data, tmp_path):
     with pytest.raises(KeyError, match="poster"):
         train_graphrec(data, MC.replace(modalities=["text", "poster"]), TC, tmp_path, progress=False)
+
+
+@pytest.mark.parametrize("dense_limit", [0, 10**9])
+def test_shared_negatives_mask_train_positives(data, dense_limit):
+    s = NegativeSampler(data.train, data.num_items, dense_limit=dense_limit)
+    users = data.train[0, :50]
+    neg, valid = s.sample_shared(users, 30, torch.Generator().manual_seed(0))
+    pos = set(zip(data.train[0].tolist(), data.train[1].tolist()))
+    expect = torch.tensor([[(u, i) not in pos for i in neg.tolist()] for u in users.tolist()])
+    assert torch.equal(valid, expect)
+    assert not valid.all()  # the tiny graph is dense enough to hit some positives

@@ -22,7 +22,7 @@ class TrainConfig(StrictConfig):
     lr: float = opt(0.005, help="Adam learning rate.")
     weight_decay: float = opt(0.0, help="Adam weight decay on the dense (non-embedding) parameters.")
     rec_loss: Literal["bpr", "softmax"] = opt("softmax", help="Link prediction loss: BPR or sampled softmax.")
-    num_negatives: int = opt(64, help="Sampled negatives per positive (warm train items, excluding the user's train positives).")
+    num_negatives: int = opt(1024, help="Negatives sampled per step, shared by the batch (warm train items; pairs that are a user's train positive are ignored).")
     rec_temperature: float = opt(0.1, help="Temperature of the sampled-softmax link prediction loss (cosine scores).")
     loss_weights: dict[str, float] = opt(
         {"rec": 1.0, "cold_rec": 1.0, "align": 0.1, "modal": 0.05, "reg": 1e-4},

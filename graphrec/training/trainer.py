@@ -136,8 +136,8 @@ def train_graphrec(
         for b in bar:
             idx = perm[b * train_cfg.batch_size : (b + 1) * train_cfg.batch_size]
             users, pos = data.train[0, idx], data.train[1, idx]
-            neg = sampler.sample(users, train_cfg.num_negatives, gen)
-            terms = task(users, pos, neg)
+            neg, valid = sampler.sample_shared(users, train_cfg.num_negatives, gen)
+            terms = task(users, pos, neg, valid)
             opt.zero_grad(set_to_none=True)
             terms["loss"].backward()
             if train_cfg.grad_clip > 0:
@@ -152,7 +152,7 @@ def train_graphrec(
             bar.set_postfix(loss=f"{float(terms['loss'].detach()):.4f}")
         rec = {"epoch": epoch, "step": step, "seconds": time.perf_counter() - t0}
         rec.update({k: v / n_steps for k, v in sums.items()})
-        rec["mix"] = float(torch.sigmoid(model.mix_logit))
+        rec["mix"] = float(torch.sigmoid(model.mix_logit.detach()))
         if (epoch + 1) % train_cfg.eval_every == 0 or epoch == train_cfg.epochs - 1:
             model.eval()
             metrics = val_fn(model, data)
@@ -178,8 +178,6 @@ def train_graphrec(
                                "history": history, "best_epoch": best_epoch, "bad": bad})
     if writer is not None:
         writer.close()
-    if sampler.num_unresolved:
-        history.append({"note": f"{sampler.num_unresolved} sampled negatives were train positives after resampling"})
     (out_dir / "history.json").write_text(json.dumps(history, indent=1))
     best_path = out_dir / "checkpoint.pt"
     model = load_checkpoint(best_path) if best_path.exists() else model.eval()
