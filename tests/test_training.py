@@ -72,7 +72,7 @@ def test_early_stopping_uses_validation(data, tmp_path):
         return {"cold/ndcg@20": 1.0 / len(calls), "warm/recall@20": 0.0}  # gets worse every epoch
 
     _, hist = train_graphrec(data, MC, TC.replace(epochs=10, patience=1), tmp_path, progress=False, val_fn=val_fn)
-    assert len(hist) == 3  # best at epoch 0, two bad epochs then stop
+    assert len(hist) == 2  # best at epoch 0, one bad epoch (patience 1) then stop
     assert load_checkpoint(tmp_path / "checkpoint.pt").checkpoint_info["epoch"] == 0
 
 

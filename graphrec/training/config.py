@@ -17,7 +17,7 @@ class TrainConfig(StrictConfig):
 
     seed: int = opt(0, help="Seed for torch/numpy/random; CPU reruns with the same seed are identical.")
     epochs: int = opt(40, help="Maximum number of passes over the train interactions.")
-    batch_size: int = opt(4096, help="Train interactions (user, positive item) per step.")
+    batch_size: int = opt(8192, help="Train interactions (user, positive item) per step (each step propagates the full graph once).")
     steps_per_epoch: int = opt(0, help="Cap on steps per epoch (0 = a full pass); for quick experiments.")
     lr: float = opt(0.005, help="Adam learning rate.")
     weight_decay: float = opt(0.0, help="Adam weight decay on the dense (non-embedding) parameters.")
@@ -33,7 +33,7 @@ class TrainConfig(StrictConfig):
     max_temperature: float = opt(1.0, help="Upper clamp of the learnable contrastive temperature.")
     contrastive_items: int = opt(1024, help="Items per step in the contrastive terms (unique batch items, subsampled).")
     eval_every: int = opt(1, help="Validate every N epochs.")
-    patience: int = opt(5, help="Stop after this many validations without improvement.")
+    patience: int = opt(3, help="Stop after this many consecutive validations without improvement (0 acts as 1).")
     val_setting: str = opt("cold", help="Validation setting used for early stopping (cold/warm/hybrid).")
     val_metric: str = opt("ndcg@20", help="Validation metric used for early stopping.")
     grad_clip: float = opt(0.0, help="Clip the gradient norm to this value (0 = off).")

@@ -126,7 +126,7 @@ def train_graphrec(
     if train_cfg.steps_per_epoch:
         n_steps = min(n_steps, train_cfg.steps_per_epoch)
     for epoch in range(start_epoch, train_cfg.epochs):
-        if bad > train_cfg.patience:
+        if bad >= max(train_cfg.patience, 1):
             break
         task.train()
         t0 = time.perf_counter()
