@@ -94,8 +94,13 @@ def test_new_item_does_not_change_others(data, trained):
     """Cold items receive kNN messages but never send any: scores of catalogue items are unchanged
     by embedding new items, and a catalogue cold item is not a neighbour of anything."""
     model = trained[0]
-    keys = set(model.warm_index[model.knn_idx.flatten()].tolist())
-    assert keys <= set(model.warm_index.tolist())
+    users = torch.arange(data.num_users)
+    before = model.score(users).clone()
+    model.embed_items({k: (torch.randn(4, f.dim), torch.ones(4, dtype=torch.bool)) for k, f in data.features.items()})
+    assert torch.equal(model.score(users), before)
+    senders = set(model.warm_index[model.knn_idx.flatten()].tolist())
+    cold = set(torch.cat([data.cold_val_items, data.cold_test_items]).tolist())
+    assert senders <= set(data.train[1].tolist()) and not senders & cold
 
 
 def _optimise(data, cfg, weights, steps=15):

@@ -239,6 +239,9 @@ class GraphRec(nn.Module):
             features[m]: (x (N, D_m), mask (N,)) -> (N, d)
         """
         self._check_graph()
+        missing = sorted(set(self.modalities + self.knn_modalities) - set(features))
+        if missing:
+            raise KeyError(f"GraphRec.embed_items: feature sets {missing} missing (have {sorted(features)})")
         was_training = self.training
         self.eval()
         self.embeddings()
