@@ -64,6 +64,11 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, DataError) as exc:
         print(f"graphrec {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print(f"graphrec {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:  # e.g. `graphrec config | head`
+        return 0
 
 
 def _dispatch(args: argparse.Namespace, cfg: Config) -> int:
