@@ -133,7 +133,7 @@ def main(argv=None) -> int:
     p.add_argument("--features", choices=["auto", "store", "random"], default="auto")
     p.add_argument("--dim", type=int, default=64)
     p.add_argument("--layers", type=int, default=3)
-    p.add_argument("--batch-size", type=int, default=4096)
+    p.add_argument("--batch-size", type=int, default=8192, help="same for both models (GraphRec default)")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--max-steps", type=int, default=0, help="time this many steps and extrapolate (0 = a full epoch)")
     p.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "train.json"))
