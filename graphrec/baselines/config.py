@@ -17,7 +17,7 @@ DEFAULT_GRIDS: dict[str, dict[str, list]] = {
     "popularity": {},
     "content_knn": {"text_weight": [0.0, 0.25, 0.5, 0.75, 1.0]},
     "mf_bpr": {"lr": [5e-3, 1e-2], "reg": [1e-5, 1e-4], "dim": [64], "epochs": [24]},
-    "lightgcn": {"lr": [1e-2], "reg": [1e-5, 1e-4], "layers": [2], "dim": [64], "epochs": [16]},
+    "lightgcn": {"lr": [1e-2, 2e-2], "reg": [1e-4], "layers": [2], "dim": [64], "epochs": [30]},
     "dropoutnet": {"dropout": [0.5, 0.8], "epochs": [5]},
     "heater": {"alpha": [0.1, 1.0], "epochs": [5]},
     "clcrec": {"tau": [0.1, 0.2], "epochs": [5]},
