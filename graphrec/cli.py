@@ -1,6 +1,6 @@
 """Command-line interface: ``graphrec <command> [--config FILE] [--set key=value ...]``.
 
-Commands: run (every stage), prepare, split, encode, train, evaluate, recommend, add-items, config.
+Commands: run (every stage), prepare, split, encode, train, evaluate, recommend, add-items, ablation, config.
 Every stage reads one YAML config (``--config``); ``--set section.key=value`` overrides a key.
 Exit codes: 0 success, 2 bad input or configuration (the message names file/row/field or key),
 1 unexpected failure.
@@ -50,6 +50,8 @@ def build_parser() -> argparse.ArgumentParser:
                                    "title/genres/plot..., optional image_path) and make them recommendable")
     _common(a)
     a.add_argument("csv", help="CSV of new items")
+    sub.add_parser("ablation", help="objective ablation: each self-supervised term off/on x seeds (graphrec ablation --help)",
+                   add_help=False)
     c = sub.add_parser("config", help="print the effective config, or the reference of every option")
     _common(c)
     c.add_argument("--reference", action="store_true", help="print the Markdown reference of all options")
@@ -57,6 +59,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv and argv[0] == "ablation":
+        from graphrec.ablation import main as ablation_main
+
+        try:
+            return ablation_main(argv[1:])
+        except (ConfigError, DataError) as exc:
+            print(f"graphrec ablation: error: {exc}", file=sys.stderr)
+            return 2
     args = build_parser().parse_args(argv)
     try:
         cfg = load_config(args.config, args.overrides)
