@@ -30,7 +30,6 @@ Command::
 from __future__ import annotations
 
 import argparse
-import copy
 import json
 import time
 from pathlib import Path
@@ -87,9 +86,10 @@ def missing_modality_eval(model, data, phase: str = "test", ks: Sequence[int] = 
     """Cold-setting metrics with each modality removed from the cold items, and with all present.
 
     For each modality ``m`` the cold items (validation and test) lose ``m`` (zero features,
-    mask False) in a copy of ``data`` (:func:`graphrec.augment.with_modality_removed`); a copy
-    of the model is re-attached to those features (its train-fitted statistics only depend on
-    warm items, which are untouched) and evaluated in the ``cold`` setting.
+    mask False) in a copy of ``data`` (:func:`graphrec.augment.with_modality_removed`); the
+    model is re-attached to those features with ``set_graph`` (its train-fitted statistics
+    only depend on warm items, which are untouched), evaluated in the ``cold`` setting, and
+    re-attached to the original features afterwards.
 
     Returns:
         ``{"both": {...}, "no_<m>": {...}}`` with the ``cold`` metrics of :func:`evaluate`
@@ -104,13 +104,16 @@ def missing_modality_eval(model, data, phase: str = "test", ks: Sequence[int] = 
     out: dict[str, dict[str, float]] = {}
     res = evaluate(model, data, phase=phase, settings=("cold",), ks=ks)
     out["both"] = dict(res.get("cold", {}))
-    for m in mods:
-        d2 = with_modality_removed(data, m)
-        m2 = copy.deepcopy(model)
-        m2.set_graph(d2.train, model_features(d2, feat_names))
-        m2.eval()
-        r = evaluate(m2, d2, phase=phase, settings=("cold",), ks=ks)
-        out[f"no_{m}"] = {**r.get("cold", {}), "n_cold_items_affected": d2.features[m].meta["removed_items"]}
+    try:
+        for m in mods:
+            d2 = with_modality_removed(data, m)
+            model.set_graph(d2.train, model_features(d2, feat_names))  # deterministic; restored below
+            model.eval()
+            r = evaluate(model, d2, phase=phase, settings=("cold",), ks=ks)
+            out[f"no_{m}"] = {**r.get("cold", {}), "n_cold_items_affected": d2.features[m].meta["removed_items"]}
+    finally:
+        model.set_graph(data.train, model_features(data, feat_names))
+        model.eval()
     return out
 
 

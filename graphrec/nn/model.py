@@ -166,19 +166,22 @@ class GraphRec(nn.Module):
         mask = torch.stack([features[m][1].bool() for m in self.modalities], 1)  # (N, M)
         return self.fusion(stacked, mask), mask, views
 
-    def propagate(self, id_keep: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+    def propagate(self, id_keep: torch.Tensor | None = None, features: Features | None = None) -> dict[str, torch.Tensor]:
         """Full-graph forward: content of every catalogue item, LightGCN, cold views.
 
         Args:
             id_keep: optional (num_items,) bool; warm items with False lose their ID
                 correction for this pass (DropoutNet-style training).
+            features: optional replacement of the attached features for this pass (e.g.
+                training-time modality dropout / feature noise); same shapes. The kNN graph
+                stays the one built by ``set_graph``.
 
         Returns:
             dict with ``user`` (U, d), ``collab`` (I, d), ``content`` (I, d), ``cold`` (I, d),
             ``item`` (I, d) final item embeddings, ``views`` {m: (I, d)}, ``view_mask`` (I, M).
         """
         self._check_graph()
-        content, vmask, views = self.content_views(self.features)
+        content, vmask, views = self.content_views(self.features if features is None else features)
         h = content
         if self.item_id_emb is not None:
             keep = self.warm if id_keep is None else (self.warm & id_keep)

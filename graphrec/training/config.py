@@ -8,7 +8,9 @@ from typing import Literal
 from graphrec.config_base import ConfigError, StrictConfig, opt
 
 #: Loss terms known to :class:`graphrec.task.GraphRecTask`; a weight of 0 skips the term.
-LOSS_TERMS = ("rec", "cold_rec", "align", "modal", "reg")
+LOSS_TERMS = ("rec", "cold_rec", "align", "modal", "reg", "barlow", "genre", "recon", "consist")
+#: Terms the dynamic loss weighting may adjust (auxiliary / self-supervised ones).
+AUX_TERMS = ("align", "modal", "barlow", "genre", "recon", "consist")
 
 
 @dataclass
@@ -39,6 +41,23 @@ class TrainConfig(StrictConfig):
     grad_clip: float = opt(0.0, help="Clip the gradient norm to this value (0 = off).")
     num_threads: int = opt(0, help="torch.set_num_threads for training (0 = leave as is).")
     tensorboard: bool = opt(True, help="Write TensorBoard scalars under <out_dir>/tb.")
+    # --- self-supervised / auxiliary objectives (issue 8); their loss weights default to 0 = off
+    modality_dropout: float = opt(0.0, help="Training-time probability of dropping each present modality of each item in the forward pass (an item keeps >= 1).")
+    feature_noise: float = opt(0.0, help="Training-time Gaussian feature noise, std relative to each item's feature RMS (0 = off).")
+    ssl_items: int = opt(512, help="Items per step in the item-side self-supervised terms (unique batch positives, subsampled).")
+    ssl_users: int = opt(512, help="Users per step in the user-side Barlow Twins term (unique batch users, subsampled).")
+    barlow_views: list[str] = opt(["user", "item"], help="Barlow Twins views: user = two random subsets of the train history (set view; ml1m-mm has no timestamps), item = two augmented content views.")
+    barlow_off_diagonal: float = opt(5e-3, help="Barlow Twins off-diagonal (redundancy) weight lambda.")
+    barlow_dim: int = opt(128, help="Barlow Twins projector width (size of the cross-correlation matrix).")
+    history_keep: float = opt(0.5, help="Keep probability of each history item in a user's set view (Barlow Twins).")
+    history_max: int = opt(64, help="At most this many history items per user view (0 = all).")
+    aug_modality_dropout: float = opt(0.5, help="Modality dropout of the augmented item views (Barlow Twins item views, consistency).")
+    aug_feature_noise: float = opt(0.1, help="Relative feature noise of the augmented item views.")
+    genre_hidden: list[str] = opt(["text"], help="Modalities hidden from the genre classifier's input (the default text template contains the genres).")
+    recon_kind: Literal["cosine", "mse"] = opt("cosine", help="Feature reconstruction loss: 1 - cosine or MSE against the frozen features.")
+    loss_weighting: Literal["fixed", "validation"] = opt("fixed", help="Auxiliary loss weights: fixed, or adjusted after each validation (graphrec.training.weighting).")
+    weighting_down: float = opt(0.5, help="Dynamic weighting: factor for a term whose progress coincides with worse validation.")
+    weighting_up: float = opt(1.1, help="Dynamic weighting: factor for a term whose progress coincides with better validation.")
 
     def validate(self) -> None:
         for name in ("epochs", "batch_size", "num_negatives", "eval_every", "contrastive_items"):
@@ -62,6 +81,22 @@ class TrainConfig(StrictConfig):
             )
         if self.rec_temperature <= 0:
             raise ConfigError(f"rec_temperature: must be > 0, got {self.rec_temperature}")
+        for name in ("modality_dropout", "aug_modality_dropout"):
+            if not 0.0 <= getattr(self, name) < 1.0:
+                raise ConfigError(f"{name}: must be in [0, 1), got {getattr(self, name)}")
+        for name in ("feature_noise", "aug_feature_noise", "barlow_off_diagonal", "history_max"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"{name}: must be >= 0, got {getattr(self, name)}")
+        for name in ("ssl_items", "ssl_users", "barlow_dim"):
+            if getattr(self, name) < 2:
+                raise ConfigError(f"{name}: must be >= 2, got {getattr(self, name)}")
+        if not 0.0 < self.history_keep <= 1.0:
+            raise ConfigError(f"history_keep: must be in (0, 1], got {self.history_keep}")
+        bad = [v for v in self.barlow_views if v not in ("user", "item")]
+        if bad or not self.barlow_views:
+            raise ConfigError(f"barlow_views: must be a non-empty subset of ['user', 'item'], got {self.barlow_views}")
+        if not 0.0 < self.weighting_down <= 1.0 or self.weighting_up < 1.0:
+            raise ConfigError(f"weighting_down/weighting_up: need 0 < down <= 1 <= up, got {self.weighting_down}, {self.weighting_up}")
 
     def weight(self, term: str) -> float:
         """Weight of a loss term (0 when not listed)."""

@@ -96,7 +96,20 @@ def train_graphrec(
     model.set_graph(data.train, feats)
     from graphrec.task import GraphRecTask
 
-    task = GraphRecTask(model, train_cfg)
+    genre_t = genre_m = None
+    if train_cfg.weight("genre") > 0:
+        from graphrec.data.genres import genre_targets
+
+        if data.items is None:
+            raise ValueError("loss_weights.genre > 0 needs RecData.items (with a `genres` column)")
+        genre_t, genre_m, _, _ = genre_targets(data.items)
+    train_csr = data.csr("train") if train_cfg.weight("barlow") > 0 else None
+    task = GraphRecTask(model, train_cfg, genre_t, genre_m, train_csr)
+    from graphrec.training.config import AUX_TERMS
+    from graphrec.training.weighting import LossWeighter, plot_weight_trajectories
+
+    weighter = LossWeighter(dict(train_cfg.loss_weights), [t for t in AUX_TERMS if t in train_cfg.loss_weights],
+                            mode=train_cfg.loss_weighting, down=train_cfg.weighting_down, up=train_cfg.weighting_up)
     opt = torch.optim.Adam(task.parameters(), lr=train_cfg.lr, weight_decay=train_cfg.weight_decay)
     sampler = NegativeSampler(data.train, data.num_items)
     val_fn = val_fn or default_validation(train_cfg.val_setting, train_cfg.val_metric)
@@ -114,6 +127,9 @@ def train_graphrec(
         set_rng_state(st["rng"], gen)
         history, best, best_epoch, bad = st["history"], st["best_metric"], st["best_epoch"], st["bad"]
         step, start_epoch = st["step"], st["epoch"] + 1
+        if "weighter" in st:
+            weighter.load_state_dict(st["weighter"])
+            task.weights = dict(weighter.weights)
 
     writer = None
     if train_cfg.tensorboard:
@@ -166,19 +182,27 @@ def train_graphrec(
                                 best_metric=best, **ckpt_meta)
             else:
                 bad += 1
+            task.weights = weighter.update(metrics[key], {k: v for k, v in rec.items() if k.endswith("_loss")}, step, epoch)
+            rec["weights"] = dict(task.weights)
             if writer is not None:
                 for k, v in metrics.items():
                     writer.add_scalar(f"val/{k}", v, step)
+                for k, v in task.weights.items():
+                    if weighter.initial.get(k, 0) > 0:
+                        writer.add_scalar(f"weights/{k}", v, step)
         if progress:
             shown = {k: round(v, 4) for k, v in rec.items() if k.endswith("loss") or k.startswith("val/")}
             tqdm.write(f"epoch {epoch} ({rec['seconds']:.1f}s) {shown}")
         history.append(rec)
         save_checkpoint(last_path, model, model_cfg, train_cfg, step=step, epoch=epoch, best_metric=best, **ckpt_meta,
                         extra={"task": task.state_dict(), "optimizer": opt.state_dict(), "rng": rng_state(gen),
-                               "history": history, "best_epoch": best_epoch, "bad": bad})
+                               "history": history, "best_epoch": best_epoch, "bad": bad, "weighter": weighter.state_dict()})
     if writer is not None:
         writer.close()
     (out_dir / "history.json").write_text(json.dumps(history, indent=1))
+    if weighter.trajectory and any(weighter.initial.get(t, 0) > 0 for t in weighter.adjustable):
+        plot_weight_trajectories(weighter.trajectory, out_dir / "loss_weights.png",
+                                 f"loss weights ({train_cfg.loss_weighting})")
     best_path = out_dir / "checkpoint.pt"
     model = load_checkpoint(best_path) if best_path.exists() else model.eval()
     return model, history

@@ -1,0 +1,87 @@
+"""Self-supervised terms wired into GraphRecTask and the trainer (tiny synthetic data)."""
+
+import json
+
+import pytest
+import torch
+from synthetic import make_synthetic
+
+from graphrec.ablation import missing_modality_eval
+from graphrec.nn import ModelConfig, build_model
+from graphrec.task import GraphRecTask
+from graphrec.training import TrainConfig, train_graphrec
+from graphrec.training.trainer import model_features
+
+MC = ModelConfig(dim=8, proj_hidden=16, num_layers=1, knn_k=2)
+SSL = {"rec": 1.0, "cold_rec": 1.0, "align": 0.1, "modal": 0.05, "barlow": 0.05, "genre": 0.1, "recon": 0.1, "consist": 0.1}
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+@pytest.fixture(scope="module")
+def data():
+    d = make_synthetic(num_users=30, num_items=40, seed=2)
+    g = ["Drama|Comedy", "Horror", "", "Comedy"]
+    d.items["genres"] = [g[i % 4] for i in range(d.num_items)]
+    return d
+
+
+def make_task(data, **kw):
+    from graphrec.data.genres import genre_targets
+
+    feats = model_features(data, MC.modalities)
+    model = build_model(MC, data.num_users, data.num_items, {m: f[0].shape[1] for m, f in feats.items()})
+    model.set_graph(data.train, feats)
+    t, mask, _, _ = genre_targets(data.items)
+    cfg = TrainConfig(loss_weights=SSL, num_negatives=4, ssl_items=16, ssl_users=16, **kw)
+    return GraphRecTask(model, cfg, t, mask, data.csr("train"))
+
+
+def test_every_ssl_term_is_finite_and_trains_its_head(data):
+    torch.manual_seed(0)
+    task = make_task(data, modality_dropout=0.3, feature_noise=0.1).train()
+    users, pos = data.train[0, :32], data.train[1, :32]
+    out = task(users, pos, torch.randint(data.num_items, (4,)))
+    for k in ("barlow", "genre", "recon", "consist"):
+        assert torch.isfinite(out[f"{k}_loss"]) and out[f"{k}_loss"] > 0, k
+    out["loss"].backward()
+    for name in ("barlow_user", "barlow_item", "genre", "recon_text", "recon_image"):
+        assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in task.heads[name].parameters()), name
+    # the weights the task uses are its own (dynamic weighting replaces them)
+    task.weights["barlow"] = 0.0
+    assert "barlow_loss" not in task(users, pos, torch.randint(data.num_items, (4,)))
+
+
+def test_ssl_off_by_default_and_errors_named(data):
+    cfg = TrainConfig()
+    assert all(cfg.weight(k) == 0 for k in ("barlow", "genre", "recon", "consist"))
+    feats = model_features(data, MC.modalities)
+    model = build_model(MC, data.num_users, data.num_items, {m: f[0].shape[1] for m, f in feats.items()})
+    model.set_graph(data.train, feats)
+    with pytest.raises(ValueError, match="genre"):
+        GraphRecTask(model, TrainConfig(loss_weights={"rec": 1.0, "genre": 0.1}))
+    with pytest.raises(ValueError, match="train_csr"):
+        GraphRecTask(model, TrainConfig(loss_weights={"rec": 1.0, "barlow": 0.1}))
+
+
+def test_trainer_dynamic_weighting_logs_and_plots(data, tmp_path):
+    tc = TrainConfig(epochs=3, batch_size=64, num_negatives=4, loss_weights=SSL, loss_weighting="validation",
+                     ssl_items=16, ssl_users=16, modality_dropout=0.2, tensorboard=True, patience=5)
+    model, hist = train_graphrec(data, MC, tc, tmp_path, progress=False)
+    assert all("weights" in h for h in hist if "epoch" in h)
+    assert (tmp_path / "loss_weights.png").exists()
+    assert "barlow_loss" in json.loads((tmp_path / "history.json").read_text())[0]
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    ea = EventAccumulator(str(tmp_path / "tb"))
+    ea.Reload()
+    assert "weights/barlow" in ea.Tags()["scalars"] and "train/genre_loss" in ea.Tags()["scalars"]
+    res = missing_modality_eval(model, data, "val")
+    assert set(res) == {"both", "no_text", "no_image"} and "recall@20" in res["no_image"]
+    assert res["no_image"]["n_cold_items_affected"] > 0
