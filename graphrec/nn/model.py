@@ -85,6 +85,12 @@ class GraphRec(nn.Module):
         self.user_emb = nn.Embedding(num_users, dim)
         self.item_id_emb = nn.Embedding(num_items, dim) if use_id_embedding else None
         self.mix_logit = nn.Parameter(torch.zeros(()))
+        # Post-propagation correction of warm items, fitted only by the warm refinement stage
+        # (graphrec.training.refine) with everything else frozen; never propagated, so users and
+        # cold items are unaffected by it.
+        self.warm_residual = nn.Parameter(torch.zeros(num_items, dim), requires_grad=False)
+        # ... and of users when they score warm items (``normalize(u + r_u)``): same stage, same isolation.
+        self.warm_user_residual = nn.Parameter(torch.zeros(num_users, dim), requires_grad=False)
         self.propagation = LightGCNPropagation(num_layers)
         self._graph_ready = False
         self._cache: tuple[torch.Tensor, torch.Tensor] | None = None
@@ -98,6 +104,8 @@ class GraphRec(nn.Module):
         if self.item_id_emb is not None:
             nn.init.zeros_(self.item_id_emb.weight)  # a correction: starts at nothing
         nn.init.constant_(self.mix_logit, 0.0)
+        nn.init.zeros_(self.warm_residual)
+        nn.init.zeros_(self.warm_user_residual)
         self._cache = None
 
     # ------------------------------------------------------------------ graph state
@@ -190,7 +198,7 @@ class GraphRec(nn.Module):
         out = self.propagation(x, self.adj)
         users, collab = out[: self.num_users], out[self.num_users :]
         cold = self.cold_view(content, self.knn_idx, self.knn_w, collab)
-        item = torch.where(self.warm.unsqueeze(-1), collab, cold)
+        item = torch.where(self.warm.unsqueeze(-1), collab + self.warm_residual, cold)
         return {"user": users, "collab": collab, "content": content, "cold": cold, "item": item, "views": views, "view_mask": vmask}
 
     def cold_view(self, content: torch.Tensor, knn_idx: torch.Tensor | None, knn_w: torch.Tensor | None, collab: torch.Tensor) -> torch.Tensor:
@@ -228,7 +236,33 @@ class GraphRec(nn.Module):
     def score(self, users: torch.Tensor) -> torch.Tensor:
         """Cosine scores of users against every catalogue item. Shapes: (B,) -> (B, num_items)."""
         u, i = self.embeddings()
-        return u[users] @ i.T
+        s = u[users] @ i.T
+        if bool(self.warm_user_residual.any()):
+            s[:, self.warm_index] = self.warm_user_vectors(users) @ i[self.warm_index].T
+        return s
+
+    @torch.no_grad()
+    def warm_user_vectors(self, users: torch.Tensor) -> torch.Tensor:
+        """Users as they score warm items: ``normalize(u + r_u)`` (= ``u`` before warm refinement). (B,) -> (B, d)"""
+        u, _ = self.embeddings()
+        return nn.functional.normalize(u[users] + self.warm_user_residual[users], dim=-1)
+
+    @torch.no_grad()
+    def serving_embeddings(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Embeddings for plain inner-product search that reproduce :meth:`score` exactly.
+
+        Users become ``[u, u_warm]`` and items ``[cold part, 0]`` (cold) or ``[0, warm part]``
+        (warm), so one dot product gives each item the score of its own space. New items from
+        :meth:`embed_items` are cold: pad them with zeros on the right.
+
+        Shapes: ``(U, 2d), (I, 2d)``
+        """
+        u, i = self.embeddings()
+        warm = self.warm.unsqueeze(-1)
+        zero = torch.zeros_like(i)
+        users = torch.cat([u, self.warm_user_vectors(torch.arange(self.num_users))], 1)
+        items = torch.cat([torch.where(warm, zero, i), torch.where(warm, i, zero)], 1)
+        return users, items
 
     @torch.no_grad()
     def embed_items(self, features: Features) -> torch.Tensor:

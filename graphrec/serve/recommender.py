@@ -37,7 +37,7 @@ class Recommender:
                  features_dir: Path | None = None, serve_dir: Path | None = None, backend: str = "exact") -> None:
         self.model = model
         self.encoders_cfg, self.features_dir, self.serve_dir = encoders_cfg, features_dir, serve_dir
-        users, item_emb = model.embeddings()
+        users, item_emb = model.serving_embeddings() if hasattr(model, "serving_embeddings") else model.embeddings()
         self.user_emb = users
         self.user_pos = {u: i for i, u in enumerate(model.user_ids)}
         self.index = ItemIndex(list(model.item_ids), item_emb, backend=backend)
@@ -130,6 +130,8 @@ class Recommender:
                 raise RuntimeError(f"encoder for {m!r} differs from the one the model was trained with "
                                    f"(fingerprint {feats[m].fingerprint} != {want}); restore the run's encoder config")
         emb = self.model.embed_items({m: (feats[m].x, feats[m].mask) for m in self.model.modalities})
+        if emb.shape[1] < self.index.emb.shape[1]:  # two-part serving space: new items are cold
+            emb = torch.cat([emb, torch.zeros(emb.shape[0], self.index.emb.shape[1] - emb.shape[1])], 1)
         self.index.add(table["item_id"].tolist(), emb)
         self.items = pd.concat([self.items, table.set_index("item_id", drop=False)])
         if persist and self.serve_dir is not None:

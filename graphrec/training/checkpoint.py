@@ -81,4 +81,5 @@ def load_checkpoint(path: str | Path, return_state: bool = False):
     model.fingerprints = state["fingerprints"]
     model.model_config = cfg
     model.checkpoint_info = {k: state[k] for k in ("step", "epoch", "best_metric", "graphrec_version")}
+    model.checkpoint_info["warm_refined"] = bool(state.get("warm_refined", False))
     return (model, state) if return_state else model

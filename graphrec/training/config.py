@@ -41,6 +41,9 @@ class TrainConfig(StrictConfig):
     grad_clip: float = opt(0.0, help="Clip the gradient norm to this value (0 = off).")
     num_threads: int = opt(0, help="torch.set_num_threads for training (0 = leave as is).")
     tensorboard: bool = opt(True, help="Write TensorBoard scalars under <out_dir>/tb.")
+    warm_refine_epochs: int = opt(30, help="After early stopping on cold validation: epochs of the warm refinement stage, which fits a post-propagation residual of warm items with everything else frozen (cold-item scores cannot change) and keeps the best warm-validation NDCG@20 (0 = off).")
+    warm_refine_lr: float = opt(0.01, help="Adam learning rate of the warm refinement stage.")
+    warm_refine_patience: int = opt(2, help="Warm refinement stops after this many epochs without warm-validation improvement.")
     # --- self-supervised / auxiliary objectives (issue 8); their loss weights default to 0 = off
     modality_dropout: float = opt(0.0, help="Training-time probability of dropping each present modality of each item in the forward pass (an item keeps >= 1).")
     feature_noise: float = opt(0.0, help="Training-time Gaussian feature noise, std relative to each item's feature RMS (0 = off).")

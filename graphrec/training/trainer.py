@@ -205,4 +205,15 @@ def train_graphrec(
                                  f"loss weights ({train_cfg.loss_weighting})")
     best_path = out_dir / "checkpoint.pt"
     model = load_checkpoint(best_path) if best_path.exists() else model.eval()
+    if train_cfg.warm_refine_epochs > 0 and best_path.exists() and not getattr(model, "checkpoint_info", {}).get("warm_refined"):
+        from graphrec.training.refine import refine_warm
+
+        refined = refine_warm(model, data, train_cfg, default_validation("warm", "ndcg@20"), progress)
+        (out_dir / "warm_refine.json").write_text(json.dumps(refined, indent=1))
+        info = model.checkpoint_info
+        save_checkpoint(best_path, model, model_cfg, train_cfg, step=info["step"], epoch=info["epoch"],
+                        best_metric=info["best_metric"], **ckpt_meta, extra={"warm_refined": True})
+        if progress:
+            tqdm.write(refined[-1]["note"])
+        model = load_checkpoint(best_path)
     return model, history
