@@ -74,7 +74,11 @@ def load_checkpoint(path: str | Path, return_state: bool = False):
         raise ValueError(f"{path}: unsupported checkpoint format {state.get('format')!r} (expected {CHECKPOINT_FORMAT})")
     cfg = ModelConfig.from_dict(state["model_config"])
     model = build_model(cfg, state["num_users"], state["num_items"], state["modality_dims"])
-    model.load_state_dict(state["model"])
+    res = model.load_state_dict(state["model"], strict=False)
+    optional = {"warm_residual", "warm_user_residual"}  # absent from checkpoints written before warm refinement
+    if res.unexpected_keys or set(res.missing_keys) - optional:
+        raise RuntimeError(f"{path}: checkpoint does not match the model: missing {sorted(set(res.missing_keys) - optional)}, "
+                           f"unexpected {sorted(res.unexpected_keys)}")
     model.set_graph(state["graph"]["train_edges"], state["graph"]["features"])
     model.eval()
     model.user_ids, model.item_ids = state["user_ids"], state["item_ids"]
