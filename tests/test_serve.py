@@ -123,3 +123,16 @@ def test_bad_new_items_are_clear_errors_and_add_nothing(trained, tmp_path):
     with pytest.raises(DataError, match=r"row 2, field 'image_path'"):
         rec.add_items(bad, persist=False)
     assert len(rec.index) == n
+
+
+def test_faiss_backend_matches_exact_search():
+    pytest.importorskip("faiss")
+    g = torch.Generator().manual_seed(0)
+    emb = torch.nn.functional.normalize(torch.randn(200, 16, generator=g), dim=-1)
+    q = torch.nn.functional.normalize(torch.randn(5, 16, generator=g), dim=-1)
+    ids = [f"i{i}" for i in range(200)]
+    exclude = [[0, 1, 2], [], [5], [7, 8], []]
+    s_exact, p_exact = ItemIndex(ids, emb).search(q, 10, exclude)
+    s_faiss, p_faiss = ItemIndex(ids, emb, backend="faiss").search(q, 10, exclude)
+    assert torch.equal(p_exact, p_faiss)
+    torch.testing.assert_close(s_exact, s_faiss, rtol=1e-4, atol=1e-4)

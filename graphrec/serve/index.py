@@ -74,7 +74,7 @@ class ItemIndex:
                 for r, ex in enumerate(exclude):
                     bad = torch.isin(pos[r], torch.tensor(ex, dtype=torch.long))
                     scores[r, bad] = float("-inf")
-            order = torch.argsort(scores, 1, descending=True, stable=True)[:, :k_eff]
+            order = torch.argsort(scores, dim=1, descending=True, stable=True)[:, :k_eff]
             scores, pos = scores.gather(1, order), pos.gather(1, order)
         else:
             scores_all = queries.float() @ self.emb.T  # (B, N)
