@@ -115,6 +115,20 @@ def masked_attribute_loss(logits: torch.Tensor, targets_multi_hot: torch.Tensor,
     return bce.sum(1).mean() / logits.shape[1]
 
 
+
+def _masked_pair(name: str, a: torch.Tensor, b: torch.Tensor, mask: torch.Tensor | None,
+                 kind: str) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """Shared checks of the row-wise losses; the masked rows of ``a`` and ``b`` (None if no row counts)."""
+    if a.shape != b.shape:
+        raise ValueError(f"{name}: shapes {tuple(a.shape)} vs {tuple(b.shape)} differ")
+    if kind not in ("cosine", "mse"):
+        raise ValueError(f"{name}: kind must be 'cosine' or 'mse', got {kind!r}")
+    if mask is None:
+        mask = torch.ones(a.shape[0], dtype=torch.bool, device=a.device)
+    _check_rows(name, a=a, mask=mask)
+    mask = mask.bool()
+    return (a[mask], b[mask]) if mask.any() else None
+
 def feature_reconstruction_loss(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None = None,
                                 kind: str = "cosine") -> torch.Tensor:
     """Reconstruct frozen encoder features from the learned embedding (masked rows only).
@@ -131,17 +145,10 @@ def feature_reconstruction_loss(pred: torch.Tensor, target: torch.Tensor, mask: 
     Shapes:
         pred, target: (N, D); mask: (N,) bool -> scalar
     """
-    if pred.shape != target.shape:
-        raise ValueError(f"feature_reconstruction_loss: pred {tuple(pred.shape)} vs target {tuple(target.shape)}")
-    if kind not in ("cosine", "mse"):
-        raise ValueError(f"feature_reconstruction_loss: kind must be 'cosine' or 'mse', got {kind!r}")
-    if mask is None:
-        mask = torch.ones(pred.shape[0], dtype=torch.bool, device=pred.device)
-    _check_rows("feature_reconstruction_loss", pred=pred, mask=mask)
-    mask = mask.bool()
-    if not mask.any():
+    rows = _masked_pair("feature_reconstruction_loss", pred, target, mask, kind)
+    if rows is None:
         return _zero_like(pred)
-    p, t = pred[mask], target[mask].detach()
+    p, t = rows[0], rows[1].detach()
     if kind == "cosine":
         return (1.0 - F.cosine_similarity(p, t, dim=-1)).mean()
     return (p - t).pow(2).mean()
@@ -162,17 +169,10 @@ def consistency_loss(z_a: torch.Tensor, z_b: torch.Tensor, mask: torch.Tensor | 
     Shapes:
         z_a, z_b: (N, d); mask: (N,) bool -> scalar
     """
-    if z_a.shape != z_b.shape:
-        raise ValueError(f"consistency_loss: views {tuple(z_a.shape)} vs {tuple(z_b.shape)}")
-    if kind not in ("cosine", "mse"):
-        raise ValueError(f"consistency_loss: kind must be 'cosine' or 'mse', got {kind!r}")
-    if mask is None:
-        mask = torch.ones(z_a.shape[0], dtype=torch.bool, device=z_a.device)
-    _check_rows("consistency_loss", z_a=z_a, mask=mask)
-    mask = mask.bool()
-    if not mask.any():
+    rows = _masked_pair("consistency_loss", z_a, z_b, mask, kind)
+    if rows is None:
         return _zero_like(z_a, z_b)
-    a, b = z_a[mask], z_b[mask]
+    a, b = rows
     if stop_gradient:
         b = b.detach()
     if kind == "cosine":

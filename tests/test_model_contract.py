@@ -16,14 +16,6 @@ TC = TrainConfig(epochs=2, batch_size=64, num_negatives=8, tensorboard=False, pa
 
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny tensors: one thread avoids oversubscription on a shared 2-core machine."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
 @pytest.fixture(scope="module")
 def data():
     return make_synthetic(num_users=40, num_items=60, seed=1)

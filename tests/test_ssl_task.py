@@ -16,12 +16,6 @@ MC = ModelConfig(dim=8, proj_hidden=16, num_layers=1, knn_k=2)
 SSL = {"rec": 1.0, "cold_rec": 1.0, "align": 0.1, "modal": 0.05, "barlow": 0.05, "genre": 0.1, "recon": 0.1, "consist": 0.1}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 @pytest.fixture(scope="module")
