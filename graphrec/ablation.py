@@ -185,6 +185,23 @@ def write_table(summary: dict[str, Any], path: Path, header: str = "") -> Path:
     return path
 
 
+def same_run_config(stored: str, current: str, model_cfg, train_cfg) -> bool:
+    """Whether a stored ``ablation_key.json`` describes the run ``current`` would train.
+
+    Options added to the configs after the stored run are ignored when they hold their default
+    value (the default reproduces the earlier behaviour), so an ablation interrupted across an
+    upgrade that added options continues instead of retraining everything.
+    """
+    old, new = json.loads(stored), json.loads(current)
+    defaults = {"model": type(model_cfg)().to_dict(), "train": type(train_cfg)().to_dict()}
+    for section in ("model", "train"):
+        a, b = old.get(section, {}), new.get(section, {})
+        b = {k: v for k, v in b.items() if k in a or v != defaults[section].get(k, object())}
+        if a != b:
+            return False
+    return set(old) == set(new)
+
+
 def run_ablation(data, model_cfg, train_cfg, out_dir: str | Path, variants: Sequence[str] = tuple(VARIANTS),
                  seeds: Sequence[int] = (0, 1, 2), progress: bool = False, bootstrap: int = 1000,
                  log=print, header: str = "") -> dict[str, Any]:
@@ -205,7 +222,8 @@ def run_ablation(data, model_cfg, train_cfg, out_dir: str | Path, variants: Sequ
             cfg_key = json.dumps({"model": model_cfg.to_dict(), "train": tc.to_dict()}, sort_keys=True)
             configs[name] = tc.to_dict()
             done = run_dir / "result.json"
-            if done.exists() and (run_dir / "ablation_key.json").exists() and (run_dir / "ablation_key.json").read_text() == cfg_key:
+            key_file = run_dir / "ablation_key.json"
+            if done.exists() and key_file.exists() and same_run_config(key_file.read_text(), cfg_key, model_cfg, tc):
                 res = json.loads(done.read_text())
                 log(f"[ablation] {name} seed {seed}: reused {done}")
             else:

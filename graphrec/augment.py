@@ -8,6 +8,8 @@ unless the docstring says otherwise.
 * :func:`history_subset` / :func:`set_view`: a random subset of each user's train history,
   pooled into a *set view* of the user (order-free; ml1m-mm has no timestamps, so this is the
   user view there; :mod:`graphrec.nn.sequence` is the ordered alternative).
+* :func:`sequence_subset`: a random in-order subsequence of each time-ordered history (the
+  augmentation of the *sequence view* on data with timestamps).
 * :func:`modality_dropout`: zero a modality and set its mask False (missing-modality robustness;
   cf. "modality dropout", Neverova et al., ModDrop, TPAMI 2016).
 * :func:`feature_noise`: Gaussian noise on present features, relative to each row's scale.
@@ -103,6 +105,39 @@ def set_view(item_emb: torch.Tensor, rows: torch.Tensor, items: torch.Tensor, nu
     out = item_emb.new_zeros(num_rows, item_emb.shape[1]).index_add(0, rows, item_emb[items])  # (B, d)
     cnt = torch.bincount(rows, minlength=num_rows).clamp_min(1).to(item_emb.dtype)
     return out / cnt.unsqueeze(1)
+
+
+def sequence_subset(seqs: torch.Tensor, lengths: torch.Tensor, keep: float,
+                    generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """A random in-order subsequence of each history (CL4SRec-style item crop/mask view).
+
+    Every item is kept with probability ``keep``; kept items stay in time order and are packed
+    to the left. A non-empty history keeps at least one item (its most recent one when all
+    were dropped).
+
+    Args:
+        seqs: ``(B, L)`` item indices, oldest first, right-padded with -1
+            (:func:`graphrec.nn.sequence.recent_histories`).
+        lengths: ``(B,)`` valid lengths.
+        keep: keep probability in (0, 1].
+
+    Returns:
+        ``(seqs', lengths')`` with the same shapes and padding convention.
+    """
+    if not 0.0 < keep <= 1.0:
+        raise ValueError(f"sequence_subset: keep must be in (0, 1], got {keep}")
+    B, L = seqs.shape
+    valid = torch.arange(L).unsqueeze(0) < lengths.unsqueeze(1)  # (B, L)
+    kept = valid & (torch.rand(B, L, generator=generator) < keep)
+    lost = valid.any(1) & ~kept.any(1)
+    last = (lengths - 1).clamp_min(0)
+    kept[lost, last[lost]] = True
+    # stable pack: kept positions first, in their original order
+    order = torch.argsort((~kept).to(torch.int8), dim=1, stable=True)
+    packed = torch.gather(seqs, 1, order)
+    new_len = kept.sum(1)
+    packed = torch.where(torch.arange(L).unsqueeze(0) < new_len.unsqueeze(1), packed, torch.full_like(packed, -1))
+    return packed, new_len
 
 
 def modality_dropout(features: Features, p: float, generator: torch.Generator | None = None,

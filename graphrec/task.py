@@ -13,10 +13,12 @@ Terms:
     align: InfoNCE between each modality view and the collaborative view (CLCRec).
     modal: InfoNCE between the text view and the image view of the same item.
     reg: L2 on the layer-0 user and ID embeddings of the batch.
-    barlow: Barlow Twins (Zbontar et al., ICML 2021) between two set views of each batch user
-        (random subsets of the train history pooled over collaborative item embeddings; ml1m-mm
-        has no timestamps, so the set view is the user view) and/or two augmented content
-        views of each batch item (modality dropout + feature noise), through projectors.
+    barlow: Barlow Twins (Zbontar et al., ICML 2021) between two views of each batch user and/or
+        two augmented content views of each batch item (modality dropout + feature noise),
+        through projectors. User views are built over collaborative item embeddings: on data
+        with timestamps (``train_seq`` given), two random in-order subsequences of the recent
+        history through a GRU / causal-transformer encoder (sequence view); otherwise two random
+        subsets of the history, mean-pooled (set view; ml1m-mm has no timestamps).
     genre: masked genre prediction (S3-Rec) from the item's content embedding computed with
         the ``genre_hidden`` modalities removed (the default text template contains genres).
     recon: reconstruction of each modality's frozen features from the final item embedding.
@@ -35,11 +37,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from graphrec.augment import history_subset, mask_modality, modality_dropout, perturb_features, set_view
+from graphrec.augment import history_subset, mask_modality, modality_dropout, perturb_features, sequence_subset, set_view
 from graphrec.losses import LogitScale, bpr_loss, info_nce, l2_reg, sampled_softmax_loss
 from graphrec.losses_ssl import barlow_twins_loss, consistency_loss, feature_reconstruction_loss, masked_attribute_loss
 from graphrec.nn.heads import BarlowProjector, FeatureReconstructor, GenreClassifier
 from graphrec.nn.model import Features, GraphRec
+from graphrec.nn.sequence import SequenceUserEncoder
 from graphrec.training.config import TrainConfig
 
 
@@ -55,7 +58,8 @@ class GraphRecTask(nn.Module):
     """
 
     def __init__(self, model: GraphRec, cfg: TrainConfig, genre_targets: torch.Tensor | None = None,
-                 genre_mask: torch.Tensor | None = None, train_csr: tuple[torch.Tensor, torch.Tensor] | None = None) -> None:
+                 genre_mask: torch.Tensor | None = None, train_csr: tuple[torch.Tensor, torch.Tensor] | None = None,
+                 train_seq: tuple[torch.Tensor, torch.Tensor] | None = None) -> None:
         super().__init__()
         self.model = model
         self.cfg = cfg
@@ -70,8 +74,14 @@ class GraphRecTask(nn.Module):
         if cfg.weight("barlow") > 0:
             for v in cfg.barlow_views:
                 self.heads[f"barlow_{v}"] = BarlowProjector(d, cfg.barlow_dim, cfg.barlow_dim)
-            if "user" in cfg.barlow_views and train_csr is None:
-                raise ValueError("GraphRecTask: Barlow Twins user views need train_csr (RecData.csr('train'))")
+            if "user" in cfg.barlow_views:
+                if train_seq is not None:  # ordered view (data with timestamps)
+                    self.heads["user_seq"] = SequenceUserEncoder(d, cfg.sequence_encoder, max_len=train_seq[0].shape[1])
+                elif cfg.user_view == "sequence":
+                    raise ValueError("GraphRecTask: train.user_view = 'sequence' needs train_seq "
+                                     "(recent_histories of timestamped train interactions)")
+                elif train_csr is None:
+                    raise ValueError("GraphRecTask: Barlow Twins user views need train_csr (RecData.csr('train'))")
         if cfg.weight("genre") > 0:
             if genre_targets is None or genre_mask is None:
                 raise ValueError("GraphRecTask: loss_weights.genre > 0 needs genre targets (items table column `genres`)")
@@ -85,6 +95,7 @@ class GraphRecTask(nn.Module):
                 self.heads[f"recon_{mm}"] = FeatureReconstructor(d, model.modality_dims[mm], hidden=2 * d)
         self.genre_targets, self.genre_mask = genre_targets, genre_mask
         self.train_csr = train_csr
+        self.train_seq = train_seq
 
     def weight(self, term: str) -> float:
         """Current weight of a term (0 = not computed)."""
@@ -181,11 +192,16 @@ class GraphRecTask(nn.Module):
                 bu = torch.unique(users)
                 if bu.numel() > cfg.ssl_users:
                     bu = bu[torch.randperm(bu.numel())[: cfg.ssl_users]]
-                indptr, hist = self.train_csr
                 views = []
                 for _ in range(2):
-                    rows, its = history_subset(indptr, hist, bu, cfg.history_keep, max_items=cfg.history_max)
-                    views.append(self.heads["barlow_user"](set_view(out["collab"], rows, its, bu.numel())))
+                    if self.train_seq is not None:  # sequence view: in-order random subsequences, encoded
+                        seq, lens = sequence_subset(self.train_seq[0][bu], self.train_seq[1][bu], cfg.history_keep)
+                        emb = out["collab"][seq.clamp_min(0)] * (seq >= 0).unsqueeze(-1).to(out["collab"].dtype)
+                        z = self.heads["user_seq"](emb, lens)
+                    else:  # set view: random history subsets, mean-pooled
+                        rows, its = history_subset(*self.train_csr, bu, cfg.history_keep, max_items=cfg.history_max)
+                        z = set_view(out["collab"], rows, its, bu.numel())
+                    views.append(self.heads["barlow_user"](z))
                 parts.append(barlow_twins_loss(views[0], views[1], cfg.barlow_off_diagonal, scale_by_dim=True))
             terms["barlow"] = torch.stack(parts).mean()
         if self.weight("genre") > 0:

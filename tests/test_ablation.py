@@ -30,3 +30,21 @@ def test_summary_selects_on_validation_and_writes_table(tmp_path):
     path = write_table(s, tmp_path / "a.md", "# t")
     text = path.read_text()
     assert "`+barlow` **(selected)**" in text and "cold R@20 no image" in text and "0.1100 ±" in text
+
+
+def test_stored_runs_are_reused_only_for_the_same_config():
+    import json
+
+    from graphrec.ablation import same_run_config
+    from graphrec.nn import ModelConfig
+    from graphrec.training import TrainConfig
+
+    mc, tc = ModelConfig(), TrainConfig(epochs=6)
+    key = lambda m, t: json.dumps({"model": m.to_dict(), "train": t.to_dict()}, sort_keys=True)  # noqa: E731
+    stored = json.loads(key(mc, tc))
+    del stored["train"]["user_view"]  # a run stored before `user_view` existed
+    stored = json.dumps(stored)
+    assert same_run_config(stored, key(mc, tc), mc, tc)  # new option at its default: reuse
+    assert not same_run_config(stored, key(mc, tc.replace(user_view="set")), mc, tc)  # non-default: retrain
+    assert not same_run_config(stored, key(mc, tc.replace(epochs=7)), mc, tc)
+    assert not same_run_config(stored, key(mc.replace(dim=32), tc), mc, tc)

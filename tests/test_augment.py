@@ -120,3 +120,27 @@ def test_with_modality_removed_only_cold_items():
     assert out.features["image"].meta["removed_items"] == int(d.features["image"].mask[cold].sum())
     with pytest.raises(KeyError):
         with_modality_removed(d, "audio")
+
+
+def test_sequence_subset_keeps_order_and_at_least_one_item():
+    from graphrec.augment import sequence_subset
+
+    seqs = torch.tensor([[5, 6, 7, 8, -1], [1, 2, -1, -1, -1], [-1, -1, -1, -1, -1], [9, 3, 4, 2, 0]])
+    lens = torch.tensor([4, 2, 0, 5])
+    g = torch.Generator().manual_seed(0)
+    seen_partial = False
+    for _ in range(50):
+        out, n = sequence_subset(seqs, lens, 0.5, generator=g)
+        assert out.shape == seqs.shape and n[2] == 0 and (out[2] == -1).all()
+        for b in (0, 1, 3):
+            assert 1 <= n[b] <= lens[b]
+            kept = out[b, : n[b]].tolist()
+            assert (out[b, n[b]:] == -1).all()
+            orig = seqs[b, : lens[b]].tolist()
+            assert [x for x in orig if x in kept] == kept  # a subsequence, in time order
+            seen_partial |= n[b] < lens[b]
+    assert seen_partial
+    full, n_full = sequence_subset(seqs, lens, 1.0)
+    assert torch.equal(full, seqs) and torch.equal(n_full, lens)
+    with pytest.raises(ValueError, match="keep"):
+        sequence_subset(seqs, lens, 0.0)

@@ -93,3 +93,39 @@ def test_rules_on_real_split(tmp_path):
     again = cold_start_split(inter, cfg)
     for n in split.frames():
         pd.testing.assert_frame_equal(split.frames()[n], again.frames()[n])
+
+
+def test_timestamps_travel_with_pairs_without_changing_the_split(tmp_path):
+    inter = synthetic()
+    rng = np.random.default_rng(0)
+    timed = inter.assign(timestamp=rng.integers(1_000, 2_000, len(inter)))
+    plain, with_ts = cold_start_split(inter, SplitConfig(seed=5)), cold_start_split(timed, SplitConfig(seed=5))
+    lookup = {(u, i): t for u, i, t in zip(timed.user_id, timed.item_id, timed.timestamp)}
+    for n, f in with_ts.frames().items():
+        pd.testing.assert_frame_equal(f[["user_id", "item_id"]], plain.frames()[n])  # same assignment
+        assert list(f.timestamp) == [lookup[p] for p in zip(f.user_id, f.item_id)]
+    write_split(with_ts, tmp_path / "s")
+    assert (tmp_path / "s" / "train.csv").read_text().splitlines()[0] == "user_id,item_id,timestamp"
+    assert "timestamp" not in load_split(write_split(plain, tmp_path / "p")).train.columns
+
+
+def test_recdata_train_timestamps_align_with_train_edges(tmp_path):
+    from graphrec.data import RecData
+
+    inter = synthetic()
+    timed = inter.assign(timestamp=[str(10 * j) for j in range(len(inter))])  # strings, as load_prepared reads them
+    split = load_split(write_split(cold_start_split(timed, SplitConfig(seed=5)), tmp_path / "s"))
+    items = pd.DataFrame({"item_id": sorted(inter.item_id.unique(), key=int), "title": "", "text": "t", "image_path": "",
+                          "genres": ""})
+    data = RecData.from_frames(split.frames(), items)
+    lookup = {(u, i): t for u, i, t in zip(timed.user_id, timed.item_id, timed.timestamp)}
+    assert data.train_timestamps.shape == (data.train.shape[1],)
+    for j in range(0, data.train.shape[1], 37):
+        u, i = data.user_ids[data.train[0, j]], data.item_ids[data.train[1, j]]
+        assert data.train_timestamps[j].item() == float(lookup[(u, i)])
+    assert RecData.from_frames(cold_start_split(inter, SplitConfig(seed=5)).frames(), items).train_timestamps is None
+    bad = split.frames()
+    bad["train"] = bad["train"].copy()
+    bad["train"].loc[3, "timestamp"] = "soon"
+    with pytest.raises(ValueError, match="row 5 has timestamp 'soon'"):
+        RecData.from_frames(bad, items)

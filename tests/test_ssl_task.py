@@ -79,3 +79,51 @@ def test_trainer_dynamic_weighting_logs_and_plots(data, tmp_path):
     res = missing_modality_eval(model, data, "val")
     assert set(res) == {"both", "no_text", "no_image"} and "recall@20" in res["no_image"]
     assert res["no_image"]["n_cold_items_affected"] > 0
+
+
+def with_timestamps(data):
+    import dataclasses
+
+    g = torch.Generator().manual_seed(1)
+    return dataclasses.replace(data, train_timestamps=torch.rand(data.train.shape[1], generator=g, dtype=torch.float64))
+
+
+def test_user_view_follows_timestamps(data):
+    from graphrec.training.trainer import user_history_views
+
+    cfg = TrainConfig(loss_weights={"rec": 1.0, "barlow": 0.1}, history_max=5)
+    csr, seq = user_history_views(data, cfg)  # auto, no timestamps: set view
+    assert seq is None and csr[0].shape == (data.num_users + 1,)
+    timed = with_timestamps(data)
+    csr, (hist, lens) = user_history_views(timed, cfg)  # auto with timestamps: sequence view
+    assert csr is None and hist.shape == (data.num_users, 5)
+    counts = torch.bincount(data.train[0], minlength=data.num_users)
+    assert torch.equal(lens, counts.clamp(max=5))
+    u = int(torch.argmax(counts))  # most recent item of the heaviest user is the last one kept
+    mine = (data.train[0] == u).nonzero().flatten()
+    assert hist[u, lens[u] - 1] == data.train[1, mine[timed.train_timestamps[mine].argmax()]]
+    assert user_history_views(timed, cfg.replace(user_view="set"))[1] is None
+    with pytest.raises(ValueError, match="user_view = 'sequence' needs timestamps"):
+        user_history_views(data, cfg.replace(user_view="sequence"))
+
+
+@pytest.mark.parametrize("kind", ["gru", "transformer"])
+def test_sequence_user_view_trains_its_encoder(data, tmp_path, kind):
+    timed = with_timestamps(data)
+    tc = TrainConfig(epochs=2, batch_size=64, num_negatives=4, ssl_users=16, patience=5, tensorboard=False,
+                     warm_refine_epochs=0, loss_weights={"rec": 1.0, "cold_rec": 1.0, "barlow": 0.1},
+                     barlow_views=["user"], sequence_encoder=kind, history_max=6)
+    from graphrec.task import GraphRecTask
+    from graphrec.training.trainer import user_history_views
+
+    feats = model_features(timed, MC.modalities)
+    model = build_model(MC, timed.num_users, timed.num_items, {m: f[0].shape[1] for m, f in feats.items()})
+    model.set_graph(timed.train, feats)
+    task = GraphRecTask(model, tc, train_seq=user_history_views(timed, tc)[1]).train()
+    assert "user_seq" in task.heads and task.heads["user_seq"].kind == kind
+    out = task(timed.train[0, :32], timed.train[1, :32], torch.randint(timed.num_items, (4,)))
+    assert torch.isfinite(out["barlow_loss"]) and out["barlow_loss"] > 0
+    out["loss"].backward()
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in task.heads["user_seq"].parameters())
+    _, hist = train_graphrec(timed, MC, tc, tmp_path, progress=False)  # end to end through the trainer
+    assert "barlow_loss" in hist[0]

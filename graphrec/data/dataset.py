@@ -34,6 +34,8 @@ class RecData:
         cold_val_items / cold_test_items: indices of the cold-validation / cold-test items.
         features: modality name -> :class:`ItemFeatures` aligned to ``item_ids``.
         items: the canonical items table (indexed like ``item_ids``), for titles/genres.
+        train_timestamps: ``(E_train,)`` float64 time of each train pair, or None when the
+            interactions carry no timestamps (ml1m-mm); enables the sequence user view.
     """
 
     user_ids: list[str]
@@ -48,6 +50,7 @@ class RecData:
     cold_test_items: torch.Tensor
     features: dict[str, ItemFeatures] = field(default_factory=dict)
     items: pd.DataFrame | None = None
+    train_timestamps: torch.Tensor | None = None
 
     def __post_init__(self) -> None:
         self.user_index = {u: i for i, u in enumerate(self.user_ids)}
@@ -128,12 +131,21 @@ class RecData:
             return torch.stack([u, i])
 
         edges = {n: to_edges(n) for n in SPLIT_NAMES}
+        train_ts = None
+        if "timestamp" in splits["train"].columns and len(splits["train"]):
+            ts = pd.to_numeric(splits["train"]["timestamp"], errors="coerce")
+            if ts.isna().any():
+                row = int(ts.isna().to_numpy().nonzero()[0][0])
+                raise ValueError(f"split train: row {row + 2} has timestamp {splits['train']['timestamp'].iloc[row]!r}, "
+                                 "not a number")
+            train_ts = torch.tensor(ts.to_numpy(dtype="float64"))
         cold_val = torch.unique(edges["val_cold"][1])
         cold_test = torch.unique(edges["test_cold"][1])
         warm = torch.unique(torch.cat([edges["train"][1], edges["val_warm"][1], edges["test_warm"][1]]))
         feats = {k: v.align(item_ids) for k, v in (features or {}).items()}
         return cls(users, item_ids, **edges, warm_items=warm, cold_val_items=cold_val,
-                   cold_test_items=cold_test, features=feats, items=items.reset_index(drop=True))
+                   cold_test_items=cold_test, features=feats, items=items.reset_index(drop=True),
+                   train_timestamps=train_ts)
 
 
 def _natural(s: str):

@@ -39,7 +39,8 @@ SPLIT_FILES = ("train", "val_warm", "test_warm", "val_cold", "test_cold")
 
 @dataclass
 class Split:
-    """The five split tables (columns ``user_id,item_id``, string ids) and ``info`` (split.json)."""
+    """The five split tables (columns ``user_id,item_id``, string ids, plus ``timestamp`` when the
+    interactions have one) and ``info`` (split.json)."""
 
     train: pd.DataFrame
     val_warm: pd.DataFrame
@@ -97,6 +98,8 @@ def cold_start_split(interactions: pd.DataFrame, cfg: SplitConfig = SplitConfig(
         "train": sort(warm[part == 0]), "val_warm": sort(warm[part == 1]), "test_warm": sort(warm[part == 2]),
         "val_cold": sort(df[is_cv]), "test_cold": sort(df[is_ct]),
     }
+    if "timestamp" in interactions.columns:
+        tables = _attach_timestamps(tables, interactions)
     train_items = set(tables["train"]["item_id"])
     info = {
         "seed": cfg.seed,
@@ -115,13 +118,25 @@ def cold_start_split(interactions: pd.DataFrame, cfg: SplitConfig = SplitConfig(
     return Split(**tables, info=info)
 
 
+def _attach_timestamps(tables: dict[str, pd.DataFrame], interactions: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """Add each pair's ``timestamp`` (first occurrence) to every split table, keeping row order.
+
+    The split itself never looks at time (it is an item cold-start split); timestamps only
+    travel with the pairs so that models can build ordered user histories from ``train``.
+    """
+    ts = interactions[["user_id", "item_id", "timestamp"]].astype({"user_id": str, "item_id": str})
+    ts = ts.drop_duplicates(["user_id", "item_id"], keep="first")
+    return {k: v.merge(ts, on=["user_id", "item_id"], how="left", validate="one_to_one") for k, v in tables.items()}
+
+
 def write_split(split: Split, out_dir: str | Path) -> Path:
     """Write the five CSVs and ``split.json``; each file is written atomically."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     for name, frame in split.frames().items():
         tmp = out / f"{name}.csv.tmp"
-        frame[["user_id", "item_id"]].to_csv(tmp, index=False)
+        cols = ["user_id", "item_id"] + (["timestamp"] if "timestamp" in frame.columns else [])
+        frame[cols].to_csv(tmp, index=False)
         tmp.replace(out / f"{name}.csv")
     tmp = out / "split.json.tmp"
     tmp.write_text(json.dumps(split.info, indent=2) + "\n")

@@ -54,6 +54,21 @@ def model_features(data: RecData, modalities: list[str]) -> dict[str, tuple[torc
     return {m: (data.features[m].x, data.features[m].mask) for m in modalities}
 
 
+def user_history_views(data: RecData, cfg: TrainConfig) -> tuple[tuple[torch.Tensor, torch.Tensor] | None,
+                                                                    tuple[torch.Tensor, torch.Tensor] | None]:
+    """The train histories the Barlow Twins user term needs: ``(csr, None)`` for the set view,
+    ``(None, (recent_histories, lengths))`` for the sequence view (see ``train.user_view``)."""
+    from graphrec.nn.sequence import recent_histories, user_view_kind
+
+    kind = user_view_kind(data.train_timestamps) if cfg.user_view == "auto" else cfg.user_view
+    if kind == "set":
+        return data.csr("train"), None
+    if user_view_kind(data.train_timestamps) != "sequence":
+        raise ValueError("train.user_view = 'sequence' needs timestamps on every train interaction; this data has none "
+                         "(give the interactions a timestamp column: data.timestamp_col) - use 'auto' or 'set'")
+    return None, recent_histories(data.train, data.train_timestamps, data.num_users, cfg.history_max or 64)
+
+
 def train_graphrec(
     data: RecData,
     model_cfg: ModelConfig,
@@ -103,8 +118,10 @@ def train_graphrec(
         if data.items is None:
             raise ValueError("loss_weights.genre > 0 needs RecData.items (with a `genres` column)")
         genre_t, genre_m, _, _ = genre_targets(data.items)
-    train_csr = data.csr("train") if train_cfg.weight("barlow") > 0 else None
-    task = GraphRecTask(model, train_cfg, genre_t, genre_m, train_csr)
+    train_csr = train_seq = None
+    if train_cfg.weight("barlow") > 0 and "user" in train_cfg.barlow_views:
+        train_csr, train_seq = user_history_views(data, train_cfg)
+    task = GraphRecTask(model, train_cfg, genre_t, genre_m, train_csr, train_seq)
     from graphrec.training.config import AUX_TERMS
     from graphrec.training.weighting import LossWeighter, plot_weight_trajectories
 
