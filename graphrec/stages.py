@@ -16,15 +16,14 @@ from graphrec.config import Config
 
 
 def file_signature(path: Path) -> str:
-    """Size + mtime + a hash of the first and last MiB: cheap, and changes when the file does."""
-    st = path.stat()
-    h = hashlib.sha256(f"{st.st_size}:{int(st.st_mtime)}".encode())
-    with open(path, "rb") as f:
-        h.update(f.read(1 << 20))
-        if st.st_size > 1 << 20:
-            f.seek(-(1 << 20), 2)
-            h.update(f.read())
-    return h.hexdigest()[:16]
+    """Size + sha256 of the content: changes exactly when the file's bytes do.
+
+    Timestamps are deliberately left out, so a data set copied or re-mounted elsewhere (new
+    mtimes, same bytes) does not invalidate the stages built from it.
+    """
+    from graphrec.encoders.base import file_sha256
+
+    return hashlib.sha256(f"{path.stat().st_size}:{file_sha256(path)}".encode()).hexdigest()[:16]
 
 
 def fingerprint(obj: Any) -> str:

@@ -74,6 +74,26 @@ def test_new_items_and_changed_inputs_reencode_only_those(items, tmp_path):
     assert set(items.item_id) | {"n1", "n2"} <= set(sf.item_ids)
 
 
+def test_moved_or_recopied_images_stay_cached(items, tmp_path):
+    import shutil
+
+    cache = tmp_path / "c"
+    f1, *_ = run(items, cache)
+    paths = items["image_path"].fillna("").astype(str)
+    src = Path(paths[paths != ""].iloc[0]).parent
+    moved = tmp_path / "elsewhere"
+    shutil.copytree(src, moved)  # same bytes, new paths
+    for f in moved.iterdir():
+        os.utime(f, ns=(2, 2))  # and new mtimes
+    items2 = items.copy()
+    items2["image_path"] = [str(moved / Path(p).relative_to(src)) if p and Path(p).is_relative_to(src) else p
+                            for p in paths]
+    assert (items2["image_path"] != paths).any()
+    f2, r2, _, i2 = run(items2, cache)
+    assert i2.calls == 0 and r2["modalities"]["image"]["cache"] == "hit"
+    assert torch.equal(f1["image"].x, f2["image"].x)
+
+
 def test_other_template_or_weights_means_other_fingerprint(items, tmp_path):
     cache = tmp_path / "c"
     f1, *_ = run(items, cache)

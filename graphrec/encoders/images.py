@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from graphrec.encoders.base import EncodeResult
+from graphrec.encoders.base import EncodeResult, file_sha256
 
 log = logging.getLogger(__name__)
 
@@ -36,14 +36,18 @@ def image_path_of(value: Any) -> str:
 
 
 def image_input_key(path: str) -> str:
-    """Changes when the file at ``path`` changes (path, size, mtime); 'missing' if absent."""
+    """Changes when the file's bytes change (size + content hash); 'missing' if absent.
+
+    The path and mtime are not part of the key: moving or re-copying a data set keeps its
+    cached image embeddings, editing an image re-encodes it.
+    """
     if not path:
         return "missing"
     try:
-        st = os.stat(path)
+        size = os.stat(path).st_size
+        return f"{size}|{file_sha256(path)[:20]}"
     except OSError:
         return "missing"
-    return f"{path}|{st.st_size}|{st.st_mtime_ns}"
 
 
 def load_rgb(path: str, max_pixels: int, min_side: int = 224) -> tuple[Any, str, str]:
