@@ -91,3 +91,12 @@ def test_plots(run, tmp_path):
     curves = {"graphrec": [{"epoch": e, "loss": 1 / (e + 1), "val_ndcg@20": 0.1 * e} for e in range(5)],
               "mf_bpr": [{"epoch": e, "loss": 2 / (e + 1)} for e in range(3)]}
     assert _is_png(plot_training_curves(curves, tmp_path / "curves.png"))
+
+
+def test_report_has_missing_modality_section_only_when_given():
+    res = {"graphrec": {"cold": {"recall@20": 0.3, "ndcg@20": 0.2}}}
+    rows = {"graphrec, both": {"recall@20 (mean)": 0.3}, "graphrec, no image": {"recall@20 (mean)": 0.25}}
+    text = render_report_md(res, missing_modality=rows)
+    section = text.split("## Cold items with a modality removed")[1]
+    assert "| graphrec, no image | 0.2500 |" in section and "| graphrec, both | 0.3000 |" in section
+    assert "modality removed" not in render_report_md(res)

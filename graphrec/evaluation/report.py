@@ -108,6 +108,7 @@ def render_report_md(
     oracle: Mapping[str, Mapping[str, float]] | None = None,
     remarks: Sequence[str] = (),
     plots: Sequence[str | Path] = (),
+    missing_modality: Mapping[str, Mapping[str, float]] | None = None,
 ) -> str:
     """The Markdown report as a string (see :func:`write_report_md`)."""
     check_results(results)
@@ -169,6 +170,11 @@ def render_report_md(
                   "All rows here are evaluated on the oracle split (remaining interactions).", ""]
         cols = list(dict.fromkeys(c for v in oracle.values() for c in v))
         lines += _table(list(oracle), cols, lambda m, c: _fmt(oracle[m].get(c))) + [""]
+    if missing_modality:
+        lines += ["## Cold items with a modality removed", "", "Cold setting (test); each row removes one modality "
+                  "from every cold item (zero features, mask off) and scores again; `both` = nothing removed.", ""]
+        cols = list(dict.fromkeys(c for v in missing_modality.values() for c in v))
+        lines += _table(list(missing_modality), cols, lambda m, c: _fmt(missing_modality[m].get(c))) + [""]
     if tuning_budgets:
         lines += ["## Tuning budgets", "", "Selected on validation only; test read once.", "",
                   "| model | budget |", "| --- | --- |"]

@@ -99,14 +99,27 @@ def run_suite(cfg, data: RecData, out_dir: Path, command: str = "", progress: bo
         return res
 
     # GraphRec, every seed
-    seed_runs = []
+    seed_runs, missing_runs = [], []
     for seed in cfg.suite.seeds:
         model, hist = _model_for_seed(cfg, data, seed, progress, log)
         name = "graphrec" if seed == cfg.suite.seeds[0] else f"graphrec_seed{seed}"
         run_eval(name, model)
         seed_runs.append(results[name])
         curves[name] = hist
+        if len(model.modalities) > 1:  # cold items with one modality removed (issue 8)
+            from graphrec.ablation import missing_modality_eval
+
+            missing_runs.append(missing_modality_eval(model, data, "test", ev.ks))
     seed_stats = stats.aggregate_seeds(seed_runs, ev.ci_level)
+    missing_rows = None
+    if missing_runs:
+        agg = stats.aggregate_seeds(missing_runs, ev.ci_level)
+        k = f"recall@{ev.beyond_k}"
+        missing_rows = {f"graphrec, {cond.replace('_', ' ')}": {f"{met} ({st})": v[met][st] for met in (k, "ndcg@20") if met in v
+                                                                for st in ("mean", "std")}
+                        for cond, v in agg.items()}
+        (out_dir / "missing_modality.json").parent.mkdir(parents=True, exist_ok=True)
+        (out_dir / "missing_modality.json").write_text(json.dumps({"per_seed": missing_runs, "seeds": agg}, indent=1) + "\n")
     budgets["graphrec"] = {"selection": f"early stopping on {cfg.train.val_setting}-validation {cfg.train.val_metric}",
                            "max_epochs": cfg.train.epochs, "seeds": list(cfg.suite.seeds)}
 
@@ -160,6 +173,6 @@ def run_suite(cfg, data: RecData, out_dir: Path, command: str = "", progress: bo
     remarks.insert(0, f"GraphRec over seeds {list(cfg.suite.seeds)} (mean ± std): {seed_line}")
     report.write_report_md(out_dir / "report.md", results, ci or None, notes, command, budgets,
                            beyond=beyond, buckets=buckets, oracle=oracle_rows, remarks=remarks,
-                           plots=[p.name for p in pl])
-    return {"results": results, "seeds": seed_stats, "oracle": oracle_rows, "seconds": round(time.time() - t0, 1),
+                           plots=[p.name for p in pl], missing_modality=missing_rows)
+    return {"results": results, "seeds": seed_stats, "oracle": oracle_rows, "missing_modality": missing_rows, "seconds": round(time.time() - t0, 1),
             "report": str(out_dir / "report.md")}
