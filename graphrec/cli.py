@@ -50,6 +50,10 @@ def build_parser() -> argparse.ArgumentParser:
                                    "title/genres/plot..., optional image_path) and make them recommendable")
     _common(a)
     a.add_argument("csv", help="CSV of new items")
+    for sp in (r, a):
+        sp.add_argument("--model", choices=["auto", "single", "ensemble"], default="auto",
+                        help="auto (default): the seed ensemble recorded by `graphrec evaluate` when present and "
+                             "current, else model/; single: model/ only; ensemble: require the ensemble")
     sub.add_parser("ablation", help="objective ablation: each self-supervised term off/on x seeds (graphrec ablation --help)",
                    add_help=False)
     c = sub.add_parser("config", help="print the effective config, or the reference of every option")
@@ -108,7 +112,7 @@ def _dispatch(args: argparse.Namespace, cfg: Config) -> int:
 def _serve(args: argparse.Namespace, cfg: Config) -> int:
     from graphrec.serve import Recommender
 
-    rec = Recommender.load(cfg.run_dir)
+    rec = Recommender.load(cfg.run_dir, model=args.model, log=lambda m: print(m, file=sys.stderr))
     if args.command == "add-items":
         added = rec.add_items(args.csv)
         print(f"added {len(added)} items to {cfg.run_dir} (now {len(rec.index):,} recommendable items)")

@@ -136,3 +136,32 @@ def test_faiss_backend_matches_exact_search():
     s_faiss, p_faiss = ItemIndex(ids, emb, backend="faiss").search(q, 10, exclude)
     assert torch.equal(p_exact, p_faiss)
     torch.testing.assert_close(s_exact, s_faiss, rtol=1e-4, atol=1e-4)
+
+
+def test_added_items_follow_a_switch_to_the_ensemble(trained, tmp_path):
+    from graphrec.nn.ensemble import GraphRecEnsemble
+
+    model, items, df, enc_cfg, tmp, cold = trained
+    feats, _ = encode_items(items, enc_cfg, tmp / "features", progress=False)
+    empty = df.iloc[:0]
+    data = RecData.from_frames({"train": df, "val_warm": empty, "test_warm": empty, "val_cold": empty, "test_cold": empty},
+                               items, feats)
+    mcfg = ModelConfig(dim=16, num_layers=2, modalities=["text"], proj_hidden=16, knn_k=3)  # as in the fixture
+    tcfg = TrainConfig(seed=1, epochs=2, batch_size=64, num_negatives=4, tensorboard=False, patience=5)
+    other, _ = train_graphrec(data, mcfg, tcfg, tmp_path / "seed1", progress=False, val_fn=lambda m, d: {"cold/ndcg@20": 0.0})
+    base = items[~items.item_id.isin(cold)]
+    new = items[items.item_id.isin(cold)].copy()
+    new["item_id"] = "new_" + new["item_id"]
+    single = Recommender(model, base, df, enc_cfg, tmp / "features", tmp_path / "serve")
+    single.add_items(new)
+    ens = GraphRecEnsemble([model, other])
+    rec = Recommender(ens, base, df, enc_cfg, tmp / "features", tmp_path / "serve")
+    rec._load_added()  # persisted by the single model: re-embedded in the ensemble's space
+    pos = [rec.index.position("new_" + c) for c in cold]
+    assert None not in pos and rec.index.emb.shape[1] == 4 * 16
+    users = torch.arange(model.num_users)
+    full = ens.score(users)[:, [model.item_ids.index(c) for c in cold]]
+    torch.testing.assert_close(rec.user_emb[users] @ rec.index.emb[pos].T, full, rtol=1e-5, atol=1e-5)
+    again = Recommender(ens, base, df, enc_cfg, tmp / "features", tmp_path / "serve")
+    again._load_added()  # now stored in the ensemble's space: loaded as is
+    torch.testing.assert_close(again.index.emb[pos], rec.index.emb[pos])

@@ -24,6 +24,7 @@ class SuiteConfig(StrictConfig):
     seeds: list[int] = opt([0, 1, 2], help="GraphRec training seeds (train.seed is replaced by each); the first is the main model (model/), the others are trained into model_seed<N>/. Mean and spread over seeds go to the report.")
     baselines: bool = opt(True, help="Tune and evaluate the baselines (section `baselines`).")
     oracle: bool = opt(True, help="Train the warm oracle (GraphRec that saw part of each cold-test item's users) and report the cold-to-warm gap closed.")
+    ensemble: bool = opt(True, help="With two or more seeds: also evaluate their mean-of-scores ensemble (row graphrec_ensemble; no extra training) and record it in <run_dir>/ensemble.json, which serving then uses.")
 
     def validate(self) -> None:
         if not self.seeds:
@@ -99,9 +100,10 @@ def run_suite(cfg, data: RecData, out_dir: Path, command: str = "", progress: bo
         return res
 
     # GraphRec, every seed
-    seed_runs, missing_runs = [], []
+    seed_runs, missing_runs, members = [], [], []
     for seed in cfg.suite.seeds:
         model, hist = _model_for_seed(cfg, data, seed, progress, log)
+        members.append(model)
         name = "graphrec" if seed == cfg.suite.seeds[0] else f"graphrec_seed{seed}"
         run_eval(name, model)
         seed_runs.append(results[name])
@@ -111,6 +113,14 @@ def run_suite(cfg, data: RecData, out_dir: Path, command: str = "", progress: bo
 
             missing_runs.append(missing_modality_eval(model, data, "test", ev.ks))
     seed_stats = stats.aggregate_seeds(seed_runs, ev.ci_level)
+    if cfg.suite.ensemble and len(members) > 1:
+        from graphrec.nn.ensemble import GraphRecEnsemble, write_ensemble_manifest
+
+        run_eval("graphrec_ensemble", GraphRecEnsemble(members))
+        dirs = [cfg.paths.model if s == cfg.suite.seeds[0] else cfg.paths.root / f"model_seed{s}" for s in cfg.suite.seeds]
+        write_ensemble_manifest(cfg.paths.root, dirs)
+        budgets["graphrec_ensemble"] = {"members": f"the GraphRec models of seeds {list(cfg.suite.seeds)}",
+                                        "score": "mean of the members' cosine scores"}
     missing_rows = None
     if missing_runs:
         agg = stats.aggregate_seeds(missing_runs, ev.ci_level)

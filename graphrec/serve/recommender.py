@@ -49,8 +49,15 @@ class Recommender:
 
     # ------------------------------------------------------------------ loading
     @classmethod
-    def load(cls, run_dir: str | Path, backend: str = "exact") -> "Recommender":
-        """Load a run directory written by ``graphrec run`` / ``graphrec train``."""
+    def load(cls, run_dir: str | Path, backend: str = "exact", model: str = "auto", log=None) -> "Recommender":
+        """Load a run directory written by ``graphrec run`` / ``graphrec train``.
+
+        ``model``: ``"single"`` serves ``model/checkpoint.pt``; ``"ensemble"`` the seed ensemble
+        recorded by ``graphrec evaluate`` (``ensemble.json``; an error when absent or stale);
+        ``"auto"`` the ensemble when it is there and current, else the single model.
+        """
+        if model not in ("auto", "single", "ensemble"):
+            raise ValueError(f"model must be 'auto', 'single' or 'ensemble', got {model!r}")
         from graphrec.config import Config
         from graphrec.data.tables import load_prepared
         from graphrec.training.checkpoint import load_checkpoint
@@ -63,9 +70,18 @@ class Recommender:
         ckpt = cfg.paths.model / "checkpoint.pt" if Path(cfg.run_dir) == run else run / "model" / "checkpoint.pt"
         if not ckpt.exists():
             raise DataError(ckpt, "no trained model; run `graphrec train` first")
-        model = load_checkpoint(ckpt)
+        net = None
+        if model != "single":
+            from graphrec.nn.ensemble import load_ensemble
+
+            net, why = load_ensemble(run)
+            if net is None and model == "ensemble":
+                raise DataError(run / "ensemble.json", why)
+            if net is None and log is not None and (run / "ensemble.json").exists():
+                log(f"serving the single model: {why}")
+        net = net or load_checkpoint(ckpt)
         interactions, items = load_prepared(run / "prepared")
-        rec = cls(model, items, interactions, cfg.encoders, run / "features", run / "serve", backend)
+        rec = cls(net, items, interactions, cfg.encoders, run / "features", run / "serve", backend)
         rec._load_added()
         return rec
 
@@ -74,8 +90,20 @@ class Recommender:
             return
         state = torch.load(self.serve_dir / "added_embeddings.pt", weights_only=False)
         added = pd.read_csv(self.serve_dir / "added_items.csv", dtype=str, keep_default_na=False)
+        if state.get("space") != self._space() or state["emb"].shape[1] != self.index.emb.shape[1]:
+            # embedded by another model (single vs ensemble, or retrained): embed them again
+            # from the feature store (cache hits) and replace the persisted vectors
+            (self.serve_dir / "added_embeddings.pt").unlink()
+            (self.serve_dir / "added_items.csv").unlink()
+            self.add_items(added, persist=True, progress=False)
+            return
         self.index.add(state["item_ids"], state["emb"])
         self.items = pd.concat([self.items, added.set_index("item_id", drop=False)])
+
+    def _space(self) -> str:
+        """Identifies the serving space the added items' vectors live in (model kind, width)."""
+        kind = f"ensemble{len(self.model.members)}" if hasattr(self.model, "members") else "single"
+        return f"{kind}:{self.index.emb.shape[1]}:{sorted(getattr(self.model, 'fingerprints', {}).items())}"
 
     # ------------------------------------------------------------------ recommend
     def recommend(self, user_ids: list[str] | str, k: int = 10, exclude_seen: bool = True) -> pd.DataFrame:
@@ -150,7 +178,7 @@ class Recommender:
         tmp = d / "added_items.csv.tmp"
         tab.to_csv(tmp, index=False)
         torch.save({"item_ids": old_ids + table["item_id"].tolist(), "emb": torch.cat([old_emb, emb]),
-                    "fingerprints": dict(self.model.fingerprints)}, d / "added_embeddings.pt.tmp")
+                    "fingerprints": dict(self.model.fingerprints), "space": self._space()}, d / "added_embeddings.pt.tmp")
         (d / "added_embeddings.pt.tmp").replace(d / "added_embeddings.pt")
         tmp.replace(d / "added_items.csv")
         (d / "added_log.json").write_text(json.dumps({"count": len(tab)}) + "\n")
