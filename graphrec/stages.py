@@ -125,6 +125,24 @@ def load_data(cfg: Config, features=None):
     return load_recdata(cfg.paths.prepared, cfg.paths.split, features)
 
 
+def model_config_for(cfg: Config, features, log=None):
+    """``cfg.model`` restricted to the modalities the run actually has features for.
+
+    E.g. ``encoders.enabled: [text]`` trains a text-only model instead of failing on the missing
+    image features; the change is logged. Raises when none of the model's modalities is there.
+    """
+    have = [m for m in cfg.model.modalities if m in features]
+    if not have:
+        raise ValueError(f"model.modalities {cfg.model.modalities}: no such feature set was encoded "
+                         f"(have {sorted(features)}); check encoders.enabled")
+    if have == list(cfg.model.modalities):
+        return cfg.model
+    if log is not None:
+        log(f"[train] model.modalities {cfg.model.modalities} -> {have} (no features for the others)")
+    knn = [m for m in cfg.model.knn_modalities if m in features]
+    return cfg.model.replace(modalities=have, knn_modalities=knn)
+
+
 def stage_train(cfg: Config, features, force: bool = False, log=print, progress: bool = True) -> dict:
     """Train GraphRec on the split; writes model/checkpoint.pt (skipped when up to date).
 
@@ -140,7 +158,7 @@ def stage_train(cfg: Config, features, force: bool = False, log=print, progress:
         from graphrec.training.trainer import train_graphrec
 
         data = load_data(cfg, features)
-        _, history = train_graphrec(data, cfg.model, cfg.train, out, progress=progress)
+        _, history = train_graphrec(data, model_config_for(cfg, features, log), cfg.train, out, progress=progress)
         key = f"val/{cfg.train.val_setting}/{cfg.train.val_metric}"
         scored = [h for h in history if key in h]
         best = max(scored, key=lambda h: h[key], default={})

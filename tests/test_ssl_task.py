@@ -127,3 +127,31 @@ def test_sequence_user_view_trains_its_encoder(data, tmp_path, kind):
     assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in task.heads["user_seq"].parameters())
     _, hist = train_graphrec(timed, MC, tc, tmp_path, progress=False)  # end to end through the trainer
     assert "barlow_loss" in hist[0]
+
+
+def test_genre_term_is_switched_off_with_a_note_when_it_cannot_apply(data, tmp_path, capsys):
+    import dataclasses
+
+    tc = TrainConfig(epochs=1, batch_size=64, num_negatives=4, tensorboard=False, warm_refine_epochs=0,
+                     loss_weights={"rec": 1.0, "cold_rec": 1.0, "genre": 0.1})
+    no_genres = dataclasses.replace(data, items=data.items.drop(columns="genres"))
+    _, hist = train_graphrec(no_genres, MC, tc, tmp_path / "a", progress=False)
+    assert "no `genres` column" in capsys.readouterr().err and "genre_loss" not in hist[0]
+    assert "genre" in (tmp_path / "a" / "notes.txt").read_text()
+    text_only = MC.replace(modalities=["text"])  # the default genre_hidden = ["text"] leaves nothing to predict from
+    _, hist = train_graphrec(data, text_only, tc, tmp_path / "b", progress=False)
+    assert "hides every modality" in capsys.readouterr().err and "genre_loss" not in hist[0]
+    _, hist = train_graphrec(data, MC, tc, tmp_path / "c", progress=False)  # applies: trained with it
+    assert "genre_loss" in hist[0] and not (tmp_path / "c" / "notes.txt").exists()
+
+
+def test_model_config_follows_the_encoded_modalities():
+    from graphrec.config import load_config
+    from graphrec.stages import model_config_for
+
+    cfg = load_config(None, [])
+    logs = []
+    assert model_config_for(cfg, {"text": 1, "image": 2}, logs.append) is cfg.model and not logs
+    assert model_config_for(cfg, {"text": 1}, logs.append).modalities == ["text"] and "['text']" in logs[0]
+    with pytest.raises(ValueError, match="encoders.enabled"):
+        model_config_for(cfg, {"audio": 1})

@@ -32,9 +32,11 @@ class SuiteConfig(StrictConfig):
 
 
 def _train(cfg, data: RecData, seed: int, out: Path, progress: bool):
+    from graphrec.stages import model_config_for
     from graphrec.training.trainer import train_graphrec
 
-    model, history = train_graphrec(data, cfg.model, cfg.train.replace(seed=seed), out, progress=progress)
+    mcfg = model_config_for(cfg, {**data.features})
+    model, history = train_graphrec(data, mcfg, cfg.train.replace(seed=seed), out, progress=progress)
     return model, history
 
 

@@ -5,6 +5,7 @@ TensorBoard scalars and tqdm progress."""
 from __future__ import annotations
 
 import json
+import sys
 import time
 from pathlib import Path
 from typing import Callable
@@ -52,6 +53,22 @@ def model_features(data: RecData, modalities: list[str]) -> dict[str, tuple[torc
     if missing:
         raise KeyError(f"RecData has no feature sets {missing} (loaded: {sorted(data.features)}); check model.modalities")
     return {m: (data.features[m].x, data.features[m].mask) for m in modalities}
+
+
+def _genre_targets_or_reason(data: RecData, model_cfg: ModelConfig, train_cfg: TrainConfig):
+    """Genre targets for the masked-genre term, or why the term cannot apply to ``data``."""
+    from graphrec.data.genres import genre_targets
+
+    if data.items is None or "genres" not in data.items.columns:
+        return None, None, "the items table has no `genres` column"
+    t, mask, _, _ = genre_targets(data.items)
+    if t.shape[1] == 0 or not bool(mask.any()):
+        return None, None, "no item has a genre"
+    visible = [m for m in model_cfg.modalities if m not in train_cfg.genre_hidden]
+    if not visible:
+        return None, None, (f"train.genre_hidden {train_cfg.genre_hidden} hides every modality the model has "
+                            f"({model_cfg.modalities}), so genres would be predicted from nothing")
+    return t, mask, ""
 
 
 def user_history_views(data: RecData, cfg: TrainConfig) -> tuple[tuple[torch.Tensor, torch.Tensor] | None,
@@ -113,11 +130,14 @@ def train_graphrec(
 
     genre_t = genre_m = None
     if train_cfg.weight("genre") > 0:
-        from graphrec.data.genres import genre_targets
-
-        if data.items is None:
-            raise ValueError("loss_weights.genre > 0 needs RecData.items (with a `genres` column)")
-        genre_t, genre_m, _, _ = genre_targets(data.items)
+        genre_t, genre_m, why_not = _genre_targets_or_reason(data, model_cfg, train_cfg)
+        if why_not:
+            # the term cannot apply to this data set: say so and train without it (never silently)
+            msg = f"[train] loss_weights.genre = {train_cfg.weight('genre')} is switched off for this run: {why_not}"
+            print(msg, file=sys.stderr)
+            with open(out_dir / "notes.txt", "a") as fh:
+                fh.write(msg + "\n")
+            train_cfg = train_cfg.replace(loss_weights={**train_cfg.loss_weights, "genre": 0.0})
     train_csr = train_seq = None
     if train_cfg.weight("barlow") > 0 and "user" in train_cfg.barlow_views:
         train_csr, train_seq = user_history_views(data, train_cfg)
