@@ -26,7 +26,8 @@ Terms:
         as a stop-gradient target).
 
 Training-time modality dropout / feature noise of the whole forward pass (``modality_dropout``,
-``feature_noise``) applies to every term. Self-supervised terms are off by default (weight 0).
+``feature_noise``) applies to every term. Which terms are on by default follows the objective
+ablation (``TrainConfig.loss_weights``); a term with weight 0 is not computed.
 """
 
 from __future__ import annotations

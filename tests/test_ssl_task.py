@@ -52,9 +52,15 @@ def test_every_ssl_term_is_finite_and_trains_its_head(data):
     assert "barlow_loss" not in task(users, pos, torch.randint(data.num_items, (4,)))
 
 
-def test_ssl_off_by_default_and_errors_named(data):
+def test_defaults_follow_the_ablation_and_errors_named(data):
+    from graphrec.ablation import VARIANTS, apply_train_overrides, variant_overrides
+
     cfg = TrainConfig()
-    assert all(cfg.weight(k) == 0 for k in ("barlow", "genre", "recon", "consist"))
+    # the defaults are the `+aux` variant (selected on validation, RESULTS.md): its terms on, later ones off
+    selected = apply_train_overrides(cfg, variant_overrides(list(VARIANTS))["+aux"])
+    on = lambda w: {k: v for k, v in w.items() if v}  # noqa: E731
+    assert on(selected.loss_weights) == on(cfg.loss_weights) and selected.loss_weighting == cfg.loss_weighting
+    assert selected.modality_dropout == cfg.modality_dropout and cfg.weight("consist") == 0
     feats = model_features(data, MC.modalities)
     model = build_model(MC, data.num_users, data.num_items, {m: f[0].shape[1] for m, f in feats.items()})
     model.set_graph(data.train, feats)

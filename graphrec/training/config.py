@@ -27,8 +27,11 @@ class TrainConfig(StrictConfig):
     num_negatives: int = opt(1024, help="Negatives sampled per step, shared by the batch (warm train items; pairs that are a user's train positive are ignored).")
     rec_temperature: float = opt(0.1, help="Temperature of the sampled-softmax link prediction loss (cosine scores).")
     loss_weights: dict[str, float] = opt(
-        {"rec": 1.0, "cold_rec": 1.0, "align": 0.1, "modal": 0.05, "reg": 1e-4},
-        help=f"Weight of each named loss term ({', '.join(LOSS_TERMS)}); 0 disables a term.",
+        {"rec": 1.0, "cold_rec": 1.0, "align": 0.1, "modal": 0.05, "reg": 1e-4, "barlow": 0.05, "genre": 0.1, "recon": 0.1},
+        help=f"Weight of each named loss term ({', '.join(LOSS_TERMS)}); 0 disables a term. The default is the "
+             "variant the objective ablation selected on cold-validation NDCG@20 (`+aux`: link prediction, cross-modal "
+             "InfoNCE, Barlow Twins, masked genres, feature reconstruction; RESULTS.md). A term that cannot apply to "
+             "the data (genres without a genre column) is switched off with a note.",
     )
     init_temperature: float = opt(0.1, help="Initial temperature of the contrastive (InfoNCE) losses; learnable.")
     min_temperature: float = opt(0.01, help="Lower clamp of the learnable contrastive temperature.")
@@ -44,7 +47,7 @@ class TrainConfig(StrictConfig):
     warm_refine_epochs: int = opt(30, help="After early stopping on cold validation: epochs of the warm refinement stage, which fits a post-propagation residual of warm items with everything else frozen (cold-item scores cannot change) and keeps the best warm-validation NDCG@20 (0 = off).")
     warm_refine_lr: float = opt(0.01, help="Adam learning rate of the warm refinement stage.")
     warm_refine_patience: int = opt(2, help="Warm refinement stops after this many epochs without warm-validation improvement.")
-    # --- self-supervised / auxiliary objectives (issue 8); their loss weights default to 0 = off
+    # --- self-supervised / auxiliary objectives (issue 8); their weights are in loss_weights (see its help)
     modality_dropout: float = opt(0.0, help="Training-time probability of dropping each present modality of each item in the forward pass (an item keeps >= 1).")
     feature_noise: float = opt(0.0, help="Training-time Gaussian feature noise, std relative to each item's feature RMS (0 = off).")
     ssl_items: int = opt(512, help="Items per step in the item-side self-supervised terms (unique batch positives, subsampled).")
