@@ -66,15 +66,18 @@ def main(argv=None) -> int:
     rows = []
     run = Path(a.run)
     if (run / "model" / "checkpoint.pt").exists():
-        rec = Recommender.load(run)
-        label = f"ml1m-mm trained run ({len(rec.index):,} items)"
+        kinds = ["single"] + (["ensemble"] if (run / "ensemble.json").exists() else [])
+        for kind in kinds:  # the single model and the seed ensemble (3x wider serving vectors)
+            rec = Recommender.load(run, model=kind)
+            label = f"ml1m-mm trained run, {kind} ({len(rec.index):,} items, dim {rec.index.emb.shape[1]})"
+            rows.append({"catalogue": label, "backend": "exact", **latency(rec, list(rec.user_pos), a.k, a.queries)})
+            print(f"{rows[-1]}")
     else:
         model = _RandomModel(6037, 3883, a.dim)
         rec = Recommender(model, pd.DataFrame({"item_id": model.item_ids, "title": ""}), pd.DataFrame({"user_id": [], "item_id": []}))
         label = "ml1m-mm size, random embeddings (3,883 items)"
-    users = list(rec.user_pos)
-    rows.append({"catalogue": label, "backend": "exact", **latency(rec, users, a.k, a.queries)})
-    print(f"{rows[-1]}")
+        rows.append({"catalogue": label, "backend": "exact", **latency(rec, list(rec.user_pos), a.k, a.queries)})
+        print(f"{rows[-1]}")
     big = _RandomModel(10_000, a.items, a.dim, seed=1)
     items = pd.DataFrame({"item_id": big.item_ids, "title": ""})
     hist = pd.DataFrame({"user_id": [], "item_id": []})
