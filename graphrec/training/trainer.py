@@ -141,6 +141,10 @@ def train_graphrec(
     train_csr = train_seq = None
     if train_cfg.weight("barlow") > 0 and "user" in train_cfg.barlow_views:
         train_csr, train_seq = user_history_views(data, train_cfg)
+        if progress or train_seq is not None:
+            print(f"[train] Barlow Twins user view: "
+                  + (f"sequence ({train_cfg.sequence_encoder} over the last {train_seq[0].shape[1]} train items in time order)"
+                     if train_seq is not None else "set (random subsets of the train history; no timestamps)"))
     task = GraphRecTask(model, train_cfg, genre_t, genre_m, train_csr, train_seq)
     from graphrec.training.config import AUX_TERMS
     from graphrec.training.weighting import LossWeighter, plot_weight_trajectories
