@@ -35,7 +35,7 @@ def _train(cfg, data: RecData, seed: int, out: Path, progress: bool):
     from graphrec.stages import model_config_for
     from graphrec.training.trainer import train_graphrec
 
-    mcfg = model_config_for(cfg, {**data.features})
+    mcfg = model_config_for(cfg, data.features)
     model, history = train_graphrec(data, mcfg, cfg.train.replace(seed=seed), out, progress=progress)
     return model, history
 
@@ -63,6 +63,18 @@ def _model_for_seed(cfg, data: RecData, seed: int, progress: bool, log):
 def _history(d: Path) -> list[dict]:
     p = d / "history.json"
     return [h for h in json.loads(p.read_text()) if "epoch" in h] if p.exists() else []
+
+
+def _missing_modality_rows(runs: list[dict], ev, out_dir: Path) -> dict[str, dict[str, float]]:
+    """Across-seed cold metrics with each modality removed: writes ``missing_modality.json``, returns report rows."""
+    from graphrec.evaluation import stats
+
+    agg = stats.aggregate_seeds(runs, ev.ci_level)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "missing_modality.json").write_text(json.dumps({"per_seed": runs, "seeds": agg}, indent=1) + "\n")
+    metrics = (f"recall@{ev.beyond_k}", "ndcg@20")
+    return {f"graphrec, {cond.replace('_', ' ')}": {f"{m} ({st})": v[m][st] for m in metrics if m in v for st in ("mean", "std")}
+            for cond, v in agg.items()}
 
 
 def run_suite(cfg, data: RecData, out_dir: Path, command: str = "", progress: bool = True, log=print) -> dict[str, Any]:
@@ -123,15 +135,7 @@ def run_suite(cfg, data: RecData, out_dir: Path, command: str = "", progress: bo
         write_ensemble_manifest(cfg.paths.root, dirs)
         budgets["graphrec_ensemble"] = {"members": f"the GraphRec models of seeds {list(cfg.suite.seeds)}",
                                         "score": "mean of the members' cosine scores"}
-    missing_rows = None
-    if missing_runs:
-        agg = stats.aggregate_seeds(missing_runs, ev.ci_level)
-        k = f"recall@{ev.beyond_k}"
-        missing_rows = {f"graphrec, {cond.replace('_', ' ')}": {f"{met} ({st})": v[met][st] for met in (k, "ndcg@20") if met in v
-                                                                for st in ("mean", "std")}
-                        for cond, v in agg.items()}
-        (out_dir / "missing_modality.json").parent.mkdir(parents=True, exist_ok=True)
-        (out_dir / "missing_modality.json").write_text(json.dumps({"per_seed": missing_runs, "seeds": agg}, indent=1) + "\n")
+    missing_rows = _missing_modality_rows(missing_runs, ev, out_dir) if missing_runs else None
     budgets["graphrec"] = {"selection": f"early stopping on {cfg.train.val_setting}-validation {cfg.train.val_metric}",
                            "max_epochs": cfg.train.epochs, "seeds": list(cfg.suite.seeds)}
 
