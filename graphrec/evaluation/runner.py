@@ -162,7 +162,7 @@ def run_suite(cfg, data: RecData, out_dir: Path, command: str = "", progress: bo
         odata = make_oracle_data(data, ev.oracle_frac, ev.oracle_seed)
         log(f"[evaluate] training the warm oracle ({odata.oracle_report['n_moved']:,} cold-test interactions moved to train)")
         oracle_model, _ = _train(cfg, odata, cfg.suite.seeds[0], cfg.paths.root / "model_oracle", progress)
-        main_model = _model_for_seed(cfg, data, cfg.suite.seeds[0], progress, log)[0]
+        main_model = members[0]  # the first seed's model, already loaded above
         k = f"recall@{ev.beyond_k}"
         o = evaluate(oracle_model, odata, "test", ["cold", "cold_full"], ev.ks, ev.batch_size)
         m = evaluate(main_model, odata, "test", ["cold", "cold_full"], ev.ks, ev.batch_size)

@@ -90,12 +90,13 @@ class Recommender:
             return
         state = torch.load(self.serve_dir / "added_embeddings.pt", weights_only=False)
         added = pd.read_csv(self.serve_dir / "added_items.csv", dtype=str, keep_default_na=False)
-        if state.get("space") != self._space() or state["emb"].shape[1] != self.index.emb.shape[1]:
-            # embedded by another model (single vs ensemble, or retrained): embed them again
-            # from the feature store (cache hits) and replace the persisted vectors
+        if state.get("space") != self._space():
+            # embedded by another model (single vs ensemble, or retrained): embed them again from
+            # the feature store (cache hits); the persisted files are replaced only once that worked
+            table = self.add_items(added, persist=False, progress=False)
+            emb = self.index.emb[[self.index.position(i) for i in table["item_id"]]]
             (self.serve_dir / "added_embeddings.pt").unlink()
-            (self.serve_dir / "added_items.csv").unlink()
-            self.add_items(added, persist=True, progress=False)
+            self._persist(table, emb)
             return
         self.index.add(state["item_ids"], state["emb"])
         self.items = pd.concat([self.items, added.set_index("item_id", drop=False)])
