@@ -96,7 +96,9 @@ def main(argv: list[str] | None = None) -> None:
         print(f"  {s:9s} users={m['n_users']:5d} recall@20={m['recall@20']:.4f} ndcg@20={m['ndcg@20']:.4f}")
     if a.topk_dir:
         t0 = time.perf_counter()
-        evaluate(scorer, data, phase="test", batch_size=a.batch_size, topk_dir=a.topk_dir, model_name="random_dot")
+        from graphrec.evaluation.topk_io import write_topk_files
+
+        write_topk_files(evaluate(scorer, data, phase="test", batch_size=a.batch_size), data, a.topk_dir, "random_dot")
         print(f"evaluate + writing top-50 files: {time.perf_counter() - t0:.2f}s")
 
 

@@ -90,7 +90,7 @@ def _child(args) -> dict:
         from graphrec.nn import ModelConfig, build_model
         from graphrec.task import GraphRecTask
         from graphrec.training import NegativeSampler, TrainConfig
-        from graphrec.training.trainer import model_features
+        from graphrec.recipes.graphrec import model_features
 
         mc = ModelConfig(dim=args.dim, num_layers=args.layers)
         tc = TrainConfig(batch_size=args.batch_size)

@@ -16,7 +16,7 @@ Variants are cumulative (each adds to the previous one), as listed in issue 8:
 Each variant is trained with every seed; the model selected by early stopping on validation is
 evaluated once on test in the cold / warm / hybrid settings (Recall@20, NDCG@20), plus cold
 Recall@20 / NDCG@20 with the image removed and with the text removed from the cold items
-(:func:`missing_modality_eval`). ``ablation.json`` holds every number (per seed, per-user
+(:func:`graphrec.evaluation.missing.missing_modality_eval`). ``ablation.json`` holds every number (per seed, per-user
 bootstrap CIs per seed, across-seed means and Student-t CIs); ``ablation.md`` is the table.
 The recommended variant is chosen on **validation** cold NDCG@20 only (never on test).
 
@@ -81,50 +81,16 @@ def apply_train_overrides(train_cfg, overrides: dict[str, Any]):
     return type(train_cfg).from_dict(data)
 
 
-def missing_modality_eval(model, data, phase: str = "test", ks: Sequence[int] = (20,),
-                          modalities: Sequence[str] | None = None) -> dict[str, dict[str, float]]:
-    """Cold-setting metrics with each modality removed from the cold items, and with all present.
-
-    For each modality ``m`` the cold items (validation and test) lose ``m`` (zero features,
-    mask False) in a copy of ``data`` (:func:`graphrec.augment.with_modality_removed`); the
-    model is re-attached to those features with ``set_graph`` (its train-fitted statistics
-    only depend on warm items, which are untouched), evaluated in the ``cold`` setting, and
-    re-attached to the original features afterwards.
-
-    Returns:
-        ``{"both": {...}, "no_<m>": {...}}`` with the ``cold`` metrics of :func:`evaluate`
-        and ``n_cold_items_affected``.
-    """
-    from graphrec.augment import with_modality_removed
-    from graphrec.evaluation.protocol import evaluate
-    from graphrec.training.trainer import model_features
-
-    mods = list(modalities or model.modalities)
-    feat_names = list(dict.fromkeys(model.modalities + model.knn_modalities))
-    out: dict[str, dict[str, float]] = {}
-    res = evaluate(model, data, phase=phase, settings=("cold",), ks=ks)
-    out["both"] = dict(res.get("cold", {}))
-    try:
-        for m in mods:
-            d2 = with_modality_removed(data, m)
-            model.set_graph(d2.train, model_features(d2, feat_names))  # deterministic; restored below
-            model.eval()
-            r = evaluate(model, d2, phase=phase, settings=("cold",), ks=ks)
-            out[f"no_{m}"] = {**r.get("cold", {}), "n_cold_items_affected": d2.features[m].meta["removed_items"]}
-    finally:
-        model.set_graph(data.train, model_features(data, feat_names))
-        model.eval()
-    return out
-
-
 def run_one(data, model_cfg, train_cfg, out_dir: Path, progress: bool = False, bootstrap: int = 1000) -> dict[str, Any]:
     """Train one (variant, seed), evaluate on validation and test, save ``result.json``."""
-    from graphrec.evaluation.protocol import evaluate
+    from graphrec.evaluation.missing import missing_modality_eval
+    from graphrec.evaluation.protocol import evaluate, make_validator
     from graphrec.evaluation.stats import bootstrap_result
-    from graphrec.training.trainer import train_graphrec
+    from graphrec.recipes.graphrec import train_graphrec
 
     t0 = time.perf_counter()
-    model, history = train_graphrec(data, model_cfg, train_cfg, out_dir, progress=progress)
+    k = int(train_cfg.val_metric.split("@")[1])
+    model, history = train_graphrec(data, model_cfg, train_cfg, out_dir, make_validator(data, ks=(20, k)), progress=progress)
     train_s = time.perf_counter() - t0
     val = evaluate(model, data, phase="val", settings=SETTINGS, ks=(20,))
     test = evaluate(model, data, phase="test", settings=SETTINGS, ks=(20,), per_user=True)
@@ -290,7 +256,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from graphrec.stages import load_data
 
     data = load_data(cfg, features)
-    model_cfg = cfg.model.replace(modalities=[m for m in cfg.model.modalities if m in data.features])
+    model_cfg = cfg.model.restricted_to(data.features)
     out = Path(a.out) if a.out else cfg.paths.root / "ablation"
     cmd = "graphrec ablation " + " ".join(argv if argv is not None else __import__("sys").argv[1:])
     header = (f"# Objective ablation\n\nCommand: `{cmd}`\n\nData: {cfg.paths.root} ({data.num_users} users, "

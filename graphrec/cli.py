@@ -32,8 +32,9 @@ def build_parser() -> argparse.ArgumentParser:
         ("prepare", "raw data -> canonical tables + prep report"),
         ("split", "item cold-start split (train / val_warm / test_warm / val_cold / test_cold)"),
         ("encode", "encode item text and images into the feature store (cached by fingerprint)"),
-        ("train", "train GraphRec on the split (early stopping on cold-validation NDCG@20)"),
-        ("evaluate", "evaluate GraphRec and every baseline: metrics.json, top-K files, report, plots"),
+        ("train", "train every model of the run: GraphRec (each seed; early stopping on cold-validation NDCG@20), "
+                  "the warm oracle, the baselines (tuned on validation)"),
+        ("evaluate", "evaluate the trained models once on test: metrics.json, top-K files, report, plots"),
     ]:
         sp = sub.add_parser(name, help=help_, description=help_)
         _common(sp)
@@ -52,7 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("csv", help="CSV of new items")
     for sp in (r, a):
         sp.add_argument("--model", choices=["auto", "single", "ensemble"], default="auto",
-                        help="auto (default): the seed ensemble recorded by `graphrec evaluate` when present and "
+                        help="auto (default): the seed ensemble recorded by `graphrec train` when present and "
                              "current, else model/; single: model/ only; ensemble: require the ensemble")
     sub.add_parser("ablation", help="objective ablation: each self-supervised term off/on x seeds (graphrec ablation --help)",
                    add_help=False)

@@ -14,12 +14,12 @@ from graphrec.config_base import ConfigError, StrictConfig, opt
 from graphrec.baselines.config import BaselinesConfig
 from graphrec.data.config import DataConfig, SplitConfig
 from graphrec.encoders.config import EncodersConfig
-from graphrec.evaluation.config import EvalConfig
-from graphrec.evaluation.runner import SuiteConfig
+from graphrec.evaluation.config import EvalConfig, SuiteConfig
 from graphrec.nn.config import ModelConfig
+from graphrec.paths import RunPaths
 from graphrec.training.config import TrainConfig
 
-__all__ = ["Config", "ConfigError", "load_config"]
+__all__ = ["Config", "ConfigError", "RunPaths", "load_config"]
 
 
 @dataclass
@@ -37,35 +37,8 @@ class Config(StrictConfig):
     baselines: BaselinesConfig = opt(BaselinesConfig, "Baselines evaluated side by side, with their tuning budgets.")
 
     @property
-    def paths(self) -> "RunPaths":
+    def paths(self) -> RunPaths:
         return RunPaths(Path(self.run_dir))
-
-
-@dataclass(frozen=True)
-class RunPaths:
-    """Where each stage writes inside ``run_dir``."""
-
-    root: Path
-
-    @property
-    def prepared(self) -> Path:
-        return self.root / "prepared"
-
-    @property
-    def split(self) -> Path:
-        return self.root / "split"
-
-    @property
-    def features(self) -> Path:
-        return self.root / "features"
-
-    @property
-    def model(self) -> Path:
-        return self.root / "model"
-
-    @property
-    def evaluation(self) -> Path:
-        return self.root / "evaluation"
 
 
 def parse_overrides(pairs: list[str]) -> dict[str, object]:

@@ -130,3 +130,24 @@ class DotScorer:
 
     def score(self, users: torch.Tensor) -> torch.Tensor:
         return self.user_emb[users] @ self.item_emb.T
+
+
+def train(data: RecData, model_cfg, train_cfg, out_dir, val_fn=None, refine: bool = True, resume: bool = False):
+    """Train GraphRec as the train stage does (stage 1 + warm refinement), for tests.
+
+    ``val_fn(model, data) -> {"<setting>/<metric>": value}`` replaces the real validator (e.g. a
+    scripted one); by default the validation files are evaluated.
+    """
+    from graphrec.evaluation.protocol import make_validator
+    from graphrec.recipes.graphrec import train_graphrec
+    from graphrec.recipes.refine import refine_checkpoint
+    from graphrec.training.checkpoint import load_checkpoint
+
+    real = make_validator(data)
+    validator = real if val_fn is None else (lambda m, settings: val_fn(m, data))
+    model, history = train_graphrec(data, model_cfg, train_cfg, out_dir, validator, progress=False, resume=resume)
+    if refine and refine_checkpoint(out_dir, data, real):
+        from pathlib import Path
+
+        model = load_checkpoint(Path(out_dir) / "checkpoint.pt")
+    return model, history

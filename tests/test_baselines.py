@@ -7,12 +7,18 @@ import pytest
 import torch
 
 from graphrec.baselines import BASELINES, fit_baseline, get_baseline
-from graphrec.baselines.common import BPRSampler, content_features, validation_score
+from graphrec.baselines.common import BPRSampler, content_features
 from graphrec.baselines.config import BaselinesConfig
+from graphrec.baselines.store import load_scorer, save_scorer
 from graphrec.baselines.tune import expand_grid, tune, tune_all
 from graphrec.config_base import ConfigError
 from graphrec.data.dataset import RecData
 from graphrec.data.features import ItemFeatures
+from graphrec.evaluation.protocol import make_validator, validation_score
+
+
+def fit(name, d, params, seed=0, teacher=None):
+    return fit_baseline(name, d, params, seed, make_validator(d), False, teacher)
 
 
 def make_data(num_users: int = 60, num_items: int = 90, dim: int = 8, seed: int = 0, k: int = 12) -> RecData:
@@ -80,19 +86,36 @@ def test_registry_covers_all():
 @pytest.mark.parametrize("name", sorted(SMALL))
 def test_fit_scores_shape_finite_deterministic(data, name):
     users = torch.arange(data.num_users)
-    s1 = fit_baseline(name, data, SMALL[name], seed=3, progress=False).score(users)
+    s1 = fit(name, data, SMALL[name], seed=3).score(users)
     assert s1.shape == (data.num_users, data.num_items)
     assert torch.isfinite(s1).all()
-    sc = fit_baseline(name, data, SMALL[name], seed=3, progress=False)
+    sc = fit(name, data, SMALL[name], seed=3)
     assert torch.equal(sc.score(users), s1)
     # batching does not change scores
     assert torch.allclose(sc.score(users[:7]), s1[:7], atol=1e-5)
 
 
+@pytest.mark.parametrize("name", sorted(SMALL))
+def test_stored_scorer_scores_the_same(data, name, tmp_path):
+    sc = fit(name, data, SMALL[name], seed=1)
+    path = save_scorer(tmp_path / "scorer.pt", sc, meta={"name": name})
+    back = load_scorer(path)
+    users = torch.arange(data.num_users)
+    assert torch.equal(back.score(users), sc.score(users))
+    assert back.meta == {"name": name} and getattr(back, "supports_cold", True) == getattr(sc, "supports_cold", True)
+
+
+def test_corrupt_stored_scorer_is_named(tmp_path):
+    p = tmp_path / "scorer.pt"
+    p.write_bytes(b"not a torch file")
+    with pytest.raises(ValueError, match="scorer.pt"):
+        load_scorer(p)
+
+
 @pytest.mark.parametrize("name", ["mf_bpr", "lightgcn"])
 def test_warm_only_models_declare_it(data, name):
     assert get_baseline(name).supports_cold is False
-    sc = fit_baseline(name, data, SMALL[name], seed=0, progress=False)
+    sc = fit(name, data, SMALL[name], seed=0)
     assert sc.supports_cold is False
     s = sc.score(torch.arange(5))
     cold = torch.cat([data.cold_val_items, data.cold_test_items])
@@ -120,8 +143,8 @@ SIGNAL = {
                                   for n in sorted(SIGNAL)])
 def test_content_models_beat_random_on_cold(signal_data, name):
     d = signal_data
-    rnd = validation_score(fit_baseline("random", d, {}, 0, False), d, "cold", "ndcg@20")
-    got = validation_score(fit_baseline(name, d, SIGNAL[name], 0, False), d, "cold", "ndcg@20")
+    rnd = validation_score(fit("random", d, {}), d, "cold", "ndcg@20")
+    got = validation_score(fit(name, d, SIGNAL[name]), d, "cold", "ndcg@20")
     assert got > rnd + 0.1, (name, got, rnd)
 
 
@@ -130,13 +153,13 @@ def test_fits_shared_synthetic(name):
     from tests.synthetic import make_synthetic
 
     d = make_synthetic()
-    s = fit_baseline(name, d, SMALL[name], seed=0, progress=False).score(torch.arange(d.num_users))
+    s = fit(name, d, SMALL[name]).score(torch.arange(d.num_users))
     assert s.shape == (d.num_users, d.num_items) and torch.isfinite(s).all()
 
 
 def test_unknown_param_is_an_error(data):
     with pytest.raises(KeyError, match="content_knn.*'k'"):
-        fit_baseline("content_knn", data, {"k": 3})
+        fit("content_knn", data, {"k": 3})
 
 
 def test_content_features_fit_on_train_items_only(data):
@@ -184,13 +207,14 @@ def test_expand_grid_respects_budget():
 
 
 def test_tune_selects_on_validation(data):
-    scorer, params, trials = tune("content_knn", data, {"text_weight": [0.0, 1.0]}, budget=4, seed=0,
+    v = make_validator(data)
+    scorer, params, trials = tune("content_knn", data, {"text_weight": [0.0, 1.0]}, budget=4, seed=0, validate=v,
                                   progress=False)
     assert len(trials) == 2
     best = max(trials, key=lambda t: t["value"])
     assert params == best["params"]
     assert all(t["setting"] == "cold" and t["metric"] == "ndcg@20" for t in trials)
-    _, _, mf_trials = tune("mf_bpr", data, {"lr": [1e-2]}, 1, 0, False, fixed={"dim": 8, "epochs": 2})
+    _, _, mf_trials = tune("mf_bpr", data, {"lr": [1e-2]}, 1, 0, v, False, fixed={"dim": 8, "epochs": 2})
     assert mf_trials[0]["setting"] == "warm"
 
 
@@ -198,9 +222,14 @@ def test_tune_all_shares_teacher(data):
     cfg = BaselinesConfig(names=["mf_bpr", "aldi"], budget=1, progress=False,
                           grids={"mf_bpr": {"dim": [8], "epochs": [2]},
                                  "aldi": {"hidden": [16], "epochs": [2]}})
-    res = tune_all(data, cfg)
-    assert res["aldi"]["params"]["teacher"] == res["mf_bpr"]["params"]
+    res = tune_all(data, cfg, make_validator(data))
+    assert res["aldi"]["teacher"] == "mf_bpr"
     assert res["mf_bpr"]["supports_cold"] is False and res["aldi"]["budget"] == 1
+    # the shared teacher is the tuned MF-BPR itself: ALDI scores warm items with its vectors
+    mf = res["mf_bpr"]["scorer"]
+    users = torch.arange(5)
+    warm = data.warm_items
+    assert torch.allclose(res["aldi"]["scorer"].score(users)[:, warm], mf.score(users)[:, warm], atol=1e-5)
 
 
 def test_config_is_strict():

@@ -2,12 +2,13 @@
 
 import pytest
 import torch
-from synthetic import make_synthetic
+from synthetic import make_synthetic, train
 
 from graphrec.nn import ModelConfig
-from graphrec.nn.ensemble import GraphRecEnsemble, load_ensemble, write_ensemble_manifest
-from graphrec.training import TrainConfig, train_graphrec
-from graphrec.training.trainer import model_features
+from graphrec.nn.ensemble import GraphRecEnsemble
+from graphrec.training.manifest import load_ensemble, write_ensemble_manifest
+from graphrec.training import TrainConfig
+from graphrec.recipes.graphrec import model_features
 
 MC = ModelConfig(dim=8, proj_hidden=16, num_layers=1, knn_k=2)
 
@@ -19,7 +20,7 @@ def members(tmp_path_factory):
     out = []
     for seed, d in ((0, "model"), (1, "model_seed1")):
         tc = TrainConfig(seed=seed, epochs=2, batch_size=64, num_negatives=4, tensorboard=False, warm_refine_epochs=2)
-        out.append(train_graphrec(data, MC, tc, run / d, progress=False)[0])
+        out.append(train(data, MC, tc, run / d)[0])
     return data, out, run
 
 
@@ -59,15 +60,16 @@ def test_members_must_match():
 
 def test_manifest_round_trip_and_staleness(members):
     data, ms, run = members
-    assert load_ensemble(run)[0] is None  # no manifest yet
-    write_ensemble_manifest(run, [run / "model", run / "model_seed1"])
-    ens, why = load_ensemble(run)
+    manifest = run / "ensemble.json"
+    assert load_ensemble(manifest)[0] is None  # no manifest yet
+    write_ensemble_manifest(manifest, [run / "model", run / "model_seed1"])
+    ens, why = load_ensemble(manifest)
     assert why == "ok" and len(ens.members) == 2
     users = torch.arange(data.num_users)
     torch.testing.assert_close(ens.score(users), GraphRecEnsemble(ms).score(users))
     ckpt = run / "model_seed1" / "checkpoint.pt"
     blob = ckpt.read_bytes()
     ckpt.write_bytes(blob + b"\0")  # a retrained member
-    ens, why = load_ensemble(run)
+    ens, why = load_ensemble(manifest)
     assert ens is None and "model_seed1" in why and "changed" in why
     ckpt.write_bytes(blob)

@@ -3,13 +3,13 @@ trip, determinism under a seed, finite scores for unseen items, every loss term 
 
 import pytest
 import torch
-from synthetic import make_synthetic
+from synthetic import make_synthetic, train
 
 from graphrec.nn import ModelConfig, build_model
 from graphrec.task import GraphRecTask
-from graphrec.training import TrainConfig, load_checkpoint, seed_everything, train_graphrec
+from graphrec.training import TrainConfig, load_checkpoint, seed_everything
 from graphrec.training.sampling import NegativeSampler
-from graphrec.training.trainer import model_features
+from graphrec.recipes.graphrec import model_features
 
 MC = ModelConfig(dim=16, proj_hidden=32, num_layers=2, knn_k=3)
 TC = TrainConfig(epochs=2, batch_size=64, num_negatives=8, tensorboard=False, patience=5)
@@ -24,7 +24,7 @@ def data():
 @pytest.fixture(scope="module")
 def trained(data, tmp_path_factory):
     out = tmp_path_factory.mktemp("run")
-    model, history = train_graphrec(data, MC, TC, out, progress=False)
+    model, history = train(data, MC, TC, out)
     return model, history, out
 
 
@@ -61,8 +61,8 @@ def test_save_load_round_trip(data, trained):
 
 
 def test_identical_under_seed(data, tmp_path):
-    m1, h1 = train_graphrec(data, MC, TC, tmp_path / "a", progress=False)
-    m2, h2 = train_graphrec(data, MC, TC, tmp_path / "b", progress=False)
+    m1, h1 = train(data, MC, TC, tmp_path / "a")
+    m2, h2 = train(data, MC, TC, tmp_path / "b")
     users = torch.arange(data.num_users)
     assert torch.equal(m1.score(users), m2.score(users))
     assert [h["loss"] for h in h1] == [h["loss"] for h in h2]

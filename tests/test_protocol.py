@@ -6,7 +6,9 @@ import pandas as pd
 import pytest
 import torch
 
-from graphrec.evaluation.protocol import SETTINGS, evaluate, validation_score
+from graphrec.evaluation.index import EvalIndex
+from graphrec.evaluation.protocol import SETTINGS, evaluate, make_validator, validation_score
+from graphrec.evaluation.topk_io import write_topk_files
 from synthetic import DotScorer, FixedScorer, make_synthetic
 
 
@@ -138,7 +140,8 @@ def test_validation_score(data, scores):
 
 
 def test_topk_files_recompute_metrics(data, scores, tmp_path):
-    res = evaluate(FixedScorer(scores), data, topk_dir=tmp_path / "topk", model_name="m")
+    res = evaluate(FixedScorer(scores), data)
+    write_topk_files(res, data, tmp_path / "topk", "m")
     uid, iid = data.user_ids, data.item_ids
 
     def split_df(t):  # what the split files hold: original ids
@@ -187,8 +190,8 @@ def test_errors(data, scores):
         evaluate(FixedScorer(nan), data)
     with pytest.raises(ValueError, match="unknown setting"):
         evaluate(FixedScorer(scores), data, settings=("cold_start",))
-    with pytest.raises(ValueError, match="model_name"):
-        evaluate(FixedScorer(scores), data, topk_dir="x")
+    with pytest.raises(ValueError, match="index was built"):
+        evaluate(FixedScorer(scores), data, phase="test", index=EvalIndex.build(data, "val"))
     with pytest.raises(ValueError, match="phase"):
         evaluate(FixedScorer(scores), data, phase="train")
 
@@ -202,7 +205,8 @@ def test_dot_scorer_info_counts(data):
 
 
 def test_oracle_data(data, scores):
-    from graphrec.evaluation.oracle import gap_closed, make_oracle_data
+    from graphrec.data.oracle import make_oracle_data
+    from graphrec.evaluation.suite import gap_closed
 
     o = make_oracle_data(data, frac=0.5, seed=0)
     tc = _pairs(data.test_cold)
@@ -220,3 +224,11 @@ def test_oracle_data(data, scores):
     assert math.isnan(gap_closed(0.3, 0.1, 0.2))
     with pytest.raises(ValueError, match="frac"):
         make_oracle_data(data, frac=1.0)
+
+
+def test_validator_matches_evaluate_and_reuses_its_index(data, scores):
+    v = make_validator(data, ks=(10, 20))
+    got = v(FixedScorer(scores), ("cold", "warm"))
+    ref = evaluate(FixedScorer(scores), data, phase="val", settings=("cold", "warm"), ks=(10, 20))
+    assert got == {f"{s}/{m}": ref[s][m] for s in ("cold", "warm") for m in ref[s] if "@" in m}
+    assert v(FixedScorer(scores), ("cold",)) == {k: x for k, x in got.items() if k.startswith("cold/")}

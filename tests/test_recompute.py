@@ -8,6 +8,7 @@ import torch
 
 from graphrec.data import RecData
 from graphrec.evaluation.protocol import evaluate
+from graphrec.evaluation.topk_io import write_topk_files
 from graphrec.evaluation.recompute import check_run, recompute
 
 
@@ -41,7 +42,8 @@ def test_matches_evaluate_on_a_run_directory(tmp_path):
     for n, t in splits.items():
         t.to_csv(tmp_path / "split" / f"{n}.csv", index=False)
     data = RecData.from_frames(splits, pd.DataFrame({"item_id": items, "title": items}))
-    res = evaluate(Fixed(torch.randn(12, 30, generator=g)), data, "test", topk_dir=tmp_path / "evaluation" / "topk", model_name="m")
+    res = evaluate(Fixed(torch.randn(12, 30, generator=g)), data, "test")
+    write_topk_files(res, data, tmp_path / "evaluation" / "topk", "m")
     (tmp_path / "evaluation" / "metrics.json").write_text(json.dumps({"m": {s: dict(v) for s, v in res.items()}}))
     rows = check_run(tmp_path)
     assert len(rows) == 8 and all(r["ok"] for r in rows)

@@ -2,13 +2,12 @@
 
 import pandas as pd
 import torch
-from synthetic import make_synthetic
+from synthetic import make_synthetic, train
 
 from graphrec.nn import ModelConfig
 from graphrec.serve import Recommender
 from graphrec.training.config import TrainConfig
-from graphrec.training.refine import refine_warm
-from graphrec.training.trainer import train_graphrec
+from graphrec.recipes.refine import refine_warm
 
 
 def _train(tmp_path, refine_epochs):
@@ -16,7 +15,7 @@ def _train(tmp_path, refine_epochs):
     mcfg = ModelConfig(dim=16, num_layers=2, proj_hidden=16, knn_k=3)
     tcfg = TrainConfig(epochs=2, batch_size=64, num_negatives=16, tensorboard=False, warm_refine_epochs=refine_epochs,
                        warm_refine_lr=0.05, warm_refine_patience=5)
-    model, _ = train_graphrec(data, mcfg, tcfg, tmp_path, progress=False)
+    model, _ = train(data, mcfg, tcfg, tmp_path)
     return data, model, tcfg
 
 
@@ -26,7 +25,7 @@ def test_refinement_leaves_cold_scores_and_improves_warm_fit(tmp_path):
     before = model.score(users).clone()
     calls = []
 
-    def val(m, d):  # scripted validation: always "improves", so every epoch is kept
+    def val(m, settings):  # scripted validation: always "improves", so every epoch is kept
         calls.append(1)
         return {"warm/ndcg@20": float(len(calls))}
 
@@ -35,7 +34,7 @@ def test_refinement_leaves_cold_scores_and_improves_warm_fit(tmp_path):
     cold = ~model.warm
     torch.testing.assert_close(after[:, cold], before[:, cold])  # cold items: bit-identical path
     assert not torch.allclose(after[:, model.warm], before[:, model.warm])
-    losses = [h["refine_loss"] for h in hist if "refine_loss" in h]
+    losses = [h["loss"] for h in hist if "loss" in h]
     assert len(losses) == 3 and losses[-1] < losses[0]
 
 

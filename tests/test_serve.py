@@ -7,6 +7,8 @@ import pandas as pd
 import pytest
 import torch
 
+from synthetic import train
+
 from graphrec.data import RecData
 from graphrec.data.report import DataError
 from graphrec.encoders import encode_items
@@ -15,7 +17,6 @@ from graphrec.encoders.config import EncodersConfig
 from graphrec.nn import ModelConfig
 from graphrec.serve import ItemIndex, Recommender
 from graphrec.training.config import TrainConfig
-from graphrec.training.trainer import train_graphrec
 
 
 class HashTextEncoder:
@@ -66,7 +67,7 @@ def trained(tmp_path_factory):
     data = RecData.from_frames(splits, items, feats)
     mcfg = ModelConfig(dim=16, num_layers=2, modalities=["text"], proj_hidden=16, knn_k=3)
     tcfg = TrainConfig(epochs=2, batch_size=64, num_negatives=4, tensorboard=False, patience=5)
-    model, _ = train_graphrec(data, mcfg, tcfg, tmp / "model", progress=False, val_fn=lambda m, d: {"cold/ndcg@20": 0.0})
+    model, _ = train(data, mcfg, tcfg, tmp / "model", val_fn=lambda m, d: {"cold/ndcg@20": 0.0})
     return model, items, df, enc_cfg, tmp, cold
 
 
@@ -148,7 +149,7 @@ def test_added_items_follow_a_switch_to_the_ensemble(trained, tmp_path):
                                items, feats)
     mcfg = ModelConfig(dim=16, num_layers=2, modalities=["text"], proj_hidden=16, knn_k=3)  # as in the fixture
     tcfg = TrainConfig(seed=1, epochs=2, batch_size=64, num_negatives=4, tensorboard=False, patience=5)
-    other, _ = train_graphrec(data, mcfg, tcfg, tmp_path / "seed1", progress=False, val_fn=lambda m, d: {"cold/ndcg@20": 0.0})
+    other, _ = train(data, mcfg, tcfg, tmp_path / "seed1", val_fn=lambda m, d: {"cold/ndcg@20": 0.0})
     base = items[~items.item_id.isin(cold)]
     new = items[items.item_id.isin(cold)].copy()
     new["item_id"] = "new_" + new["item_id"]

@@ -4,7 +4,8 @@ import pandas as pd
 import pytest
 import torch
 
-from graphrec.data.genres import genre_targets, template_mentions_genres, template_without_genres
+from graphrec.data.genres import genre_targets
+from graphrec.encoders.template import template_mentions_genres, template_without_genres
 from graphrec.nn.heads import BarlowProjector, FeatureReconstructor, GenreClassifier
 from graphrec.nn.sequence import SequenceUserEncoder, SetUserEncoder, recent_histories, user_view_kind
 

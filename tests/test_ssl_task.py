@@ -4,13 +4,13 @@ import json
 
 import pytest
 import torch
-from synthetic import make_synthetic
+from synthetic import make_synthetic, train
 
-from graphrec.ablation import missing_modality_eval
+from graphrec.evaluation.missing import missing_modality_eval
 from graphrec.nn import ModelConfig, build_model
 from graphrec.task import GraphRecTask
-from graphrec.training import TrainConfig, train_graphrec
-from graphrec.training.trainer import model_features
+from graphrec.training import TrainConfig
+from graphrec.recipes.graphrec import model_features
 
 MC = ModelConfig(dim=8, proj_hidden=16, num_layers=1, knn_k=2)
 SSL = {"rec": 1.0, "cold_rec": 1.0, "align": 0.1, "modal": 0.05, "barlow": 0.05, "genre": 0.1, "recon": 0.1, "consist": 0.1}
@@ -73,7 +73,7 @@ def test_defaults_follow_the_ablation_and_errors_named(data):
 def test_trainer_dynamic_weighting_logs_and_plots(data, tmp_path):
     tc = TrainConfig(epochs=3, batch_size=64, num_negatives=4, loss_weights=SSL, loss_weighting="validation",
                      ssl_items=16, ssl_users=16, modality_dropout=0.2, tensorboard=True, patience=5)
-    model, hist = train_graphrec(data, MC, tc, tmp_path, progress=False)
+    model, hist = train(data, MC, tc, tmp_path)
     assert all("weights" in h for h in hist if "epoch" in h)
     assert (tmp_path / "loss_weights.png").exists()
     assert "barlow_loss" in json.loads((tmp_path / "history.json").read_text())[0]
@@ -95,7 +95,7 @@ def with_timestamps(data):
 
 
 def test_user_view_follows_timestamps(data):
-    from graphrec.training.trainer import user_history_views
+    from graphrec.recipes.graphrec import user_history_views
 
     cfg = TrainConfig(loss_weights={"rec": 1.0, "barlow": 0.1}, history_max=5)
     csr, seq = user_history_views(data, cfg)  # auto, no timestamps: set view
@@ -120,7 +120,7 @@ def test_sequence_user_view_trains_its_encoder(data, tmp_path, kind):
                      warm_refine_epochs=0, loss_weights={"rec": 1.0, "cold_rec": 1.0, "barlow": 0.1},
                      barlow_views=["user"], sequence_encoder=kind, history_max=6)
     from graphrec.task import GraphRecTask
-    from graphrec.training.trainer import user_history_views
+    from graphrec.recipes.graphrec import user_history_views
 
     feats = model_features(timed, MC.modalities)
     model = build_model(MC, timed.num_users, timed.num_items, {m: f[0].shape[1] for m, f in feats.items()})
@@ -131,7 +131,7 @@ def test_sequence_user_view_trains_its_encoder(data, tmp_path, kind):
     assert torch.isfinite(out["barlow_loss"]) and out["barlow_loss"] > 0
     out["loss"].backward()
     assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in task.heads["user_seq"].parameters())
-    _, hist = train_graphrec(timed, MC, tc, tmp_path, progress=False)  # end to end through the trainer
+    _, hist = train(timed, MC, tc, tmp_path)  # end to end through the trainer
     assert "barlow_loss" in hist[0]
 
 
@@ -141,23 +141,22 @@ def test_genre_term_is_switched_off_with_a_note_when_it_cannot_apply(data, tmp_p
     tc = TrainConfig(epochs=1, batch_size=64, num_negatives=4, tensorboard=False, warm_refine_epochs=0,
                      loss_weights={"rec": 1.0, "cold_rec": 1.0, "genre": 0.1})
     no_genres = dataclasses.replace(data, items=data.items.drop(columns="genres"))
-    _, hist = train_graphrec(no_genres, MC, tc, tmp_path / "a", progress=False)
+    _, hist = train(no_genres, MC, tc, tmp_path / "a")
     assert "no `genres` column" in capsys.readouterr().err and "genre_loss" not in hist[0]
     assert "genre" in (tmp_path / "a" / "notes.txt").read_text()
     text_only = MC.replace(modalities=["text"])  # the default genre_hidden = ["text"] leaves nothing to predict from
-    _, hist = train_graphrec(data, text_only, tc, tmp_path / "b", progress=False)
+    _, hist = train(data, text_only, tc, tmp_path / "b")
     assert "hides every modality" in capsys.readouterr().err and "genre_loss" not in hist[0]
-    _, hist = train_graphrec(data, MC, tc, tmp_path / "c", progress=False)  # applies: trained with it
+    _, hist = train(data, MC, tc, tmp_path / "c")  # applies: trained with it
     assert "genre_loss" in hist[0] and not (tmp_path / "c" / "notes.txt").exists()
 
 
 def test_model_config_follows_the_encoded_modalities():
     from graphrec.config import load_config
-    from graphrec.stages import model_config_for
 
     cfg = load_config(None, [])
     logs = []
-    assert model_config_for(cfg, {"text": 1, "image": 2}, logs.append) is cfg.model and not logs
-    assert model_config_for(cfg, {"text": 1}, logs.append).modalities == ["text"] and "['text']" in logs[0]
+    assert cfg.model.restricted_to({"text": 1, "image": 2}) is cfg.model
+    assert cfg.model.restricted_to({"text": 1}).modalities == ["text"]
     with pytest.raises(ValueError, match="encoders.enabled"):
-        model_config_for(cfg, {"audio": 1})
+        cfg.model.restricted_to({"audio": 1})

@@ -3,11 +3,11 @@
 import pytest
 import torch
 import yaml
-from synthetic import make_synthetic
+from synthetic import make_synthetic, train
 
 from graphrec.config_base import ConfigError
 from graphrec.nn import ModelConfig
-from graphrec.training import NegativeSampler, TrainConfig, load_checkpoint, train_graphrec
+from graphrec.training import NegativeSampler, TrainConfig, load_checkpoint
 
 MC = ModelConfig(dim=8, proj_hidden=16, num_layers=1, knn_k=2)
 TC = TrainConfig(epochs=3, batch_size=64, num_negatives=4, tensorboard=False)
@@ -33,7 +33,7 @@ def test_configs_are_strict():
 
 
 def test_yaml_round_trip_and_run_files(data, tmp_path):
-    train_graphrec(data, MC, TC.replace(epochs=1, tensorboard=True), tmp_path, progress=False)
+    train(data, MC, TC.replace(epochs=1, tensorboard=True), tmp_path)
     cfg = yaml.safe_load((tmp_path / "config.yaml").read_text())
     assert ModelConfig.from_dict(cfg["model"]) == MC
     assert TrainConfig.from_dict(cfg["train"]) == TC.replace(epochs=1, tensorboard=True)
@@ -47,7 +47,7 @@ def test_yaml_round_trip_and_run_files(data, tmp_path):
 def test_tensorboard_has_every_term(data, tmp_path):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-    train_graphrec(data, MC, TC.replace(epochs=1, tensorboard=True), tmp_path, progress=False)
+    train(data, MC, TC.replace(epochs=1, tensorboard=True), tmp_path)
     acc = EventAccumulator(str(tmp_path / "tb"))
     acc.Reload()
     tags = set(acc.Tags()["scalars"])
@@ -57,9 +57,9 @@ def test_tensorboard_has_every_term(data, tmp_path):
 
 
 def test_resume_continues_identically(data, tmp_path):
-    full, h_full = train_graphrec(data, MC, TC, tmp_path / "full", progress=False)
-    train_graphrec(data, MC, TC.replace(epochs=2), tmp_path / "part", progress=False)
-    resumed, h_res = train_graphrec(data, MC, TC, tmp_path / "part", progress=False, resume=True)
+    full, h_full = train(data, MC, TC, tmp_path / "full")
+    train(data, MC, TC.replace(epochs=2), tmp_path / "part")
+    resumed, h_res = train(data, MC, TC, tmp_path / "part", resume=True)
     assert [h["loss"] for h in h_full] == [h["loss"] for h in h_res]
     users = torch.arange(data.num_users)
     assert torch.equal(full.score(users), resumed.score(users))
@@ -72,7 +72,7 @@ def test_early_stopping_uses_validation(data, tmp_path):
         calls.append(1)
         return {"cold/ndcg@20": 1.0 / len(calls), "warm/recall@20": 0.0}  # gets worse every epoch
 
-    _, hist = train_graphrec(data, MC, TC.replace(epochs=10, patience=1), tmp_path, progress=False, val_fn=val_fn)
+    _, hist = train(data, MC, TC.replace(epochs=10, patience=1), tmp_path, val_fn=val_fn)
     assert len(hist) == 2  # best at epoch 0, one bad epoch (patience 1) then stop
     assert load_checkpoint(tmp_path / "checkpoint.pt").checkpoint_info["epoch"] == 0
 
@@ -90,7 +90,7 @@ def test_negatives_exclude_train_positives(data):
 
 def test_missing_feature_set_is_named(data, tmp_path):
     with pytest.raises(KeyError, match="poster"):
-        train_graphrec(data, MC.replace(modalities=["text", "poster"]), TC, tmp_path, progress=False)
+        train(data, MC.replace(modalities=["text", "poster"]), TC, tmp_path)
 
 
 @pytest.mark.parametrize("dense_limit", [0, 10**9])

@@ -1,9 +1,11 @@
 """Baselines of the cold-start evaluation suite, all behind one call shape.
 
-Every baseline is ``fit(data: RecData, params: dict, seed: int, progress=True) -> Scorer``
-(``Scorer.score(users (B,)) -> (B, num_items)``, docs/DESIGN.md). :data:`BASELINES` maps a
-name to its :class:`BaselineSpec`; :func:`graphrec.baselines.tune.tune` selects parameters
-on validation only.
+Every baseline is ``fit(data: RecData, params: dict, seed: int, validate, progress=True,
+teacher=None) -> Scorer`` (``Scorer.score(users (B,)) -> (B, num_items)``, docs/DESIGN.md);
+``validate`` is a validator (``graphrec.evaluation.protocol.make_validator``) used for early
+stopping, ``teacher`` the frozen (user, item) vectors of a warm model for the teacher-based
+ones. :data:`BASELINES` maps a name to its :class:`BaselineSpec`;
+:func:`graphrec.baselines.tune.tune` selects parameters on validation only.
 
 | name | idea | cold items |
 | --- | --- | --- |
@@ -32,11 +34,11 @@ class BaselineSpec:
 
     Attributes:
         name: registry name (also the model name in reports).
-        fit: ``fit(data, params, seed, progress) -> Scorer``.
+        fit: ``fit(data, params, seed, validate, progress, teacher) -> Scorer``.
         defaults: every accepted parameter with its default.
         supports_cold: False for models that cannot score items without training edges.
         val_setting: validation setting used for selection (``"cold"`` or ``"warm"``).
-        uses_teacher: takes a ``teacher`` parameter (MF-BPR parameters of its pretrained vectors).
+        uses_teacher: distils / starts from a frozen warm model's vectors (``teacher``).
     """
 
     name: str
@@ -71,9 +73,14 @@ def get_baseline(name: str) -> BaselineSpec:
     return BASELINES[name]
 
 
-def fit_baseline(name: str, data, params: dict[str, Any] | None = None, seed: int = 0, progress: bool = True):
-    """Fit baseline ``name`` with ``params`` (missing keys take the defaults)."""
-    return get_baseline(name).fit(data, params or {}, seed, progress)
+def fit_baseline(name: str, data, params: dict[str, Any] | None = None, seed: int = 0, validate=None,
+                 progress: bool = True, teacher=None):
+    """Fit baseline ``name`` with ``params`` (missing keys take the defaults).
+
+    ``validate`` is required by the trainable baselines (early stopping on validation).
+    """
+    spec = get_baseline(name)
+    return spec.fit(data, params or {}, seed, validate, progress, teacher)
 
 
 __all__ = ["BASELINES", "BaselineSpec", "get_baseline", "fit_baseline"]

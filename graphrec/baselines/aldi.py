@@ -25,10 +25,10 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from graphrec.baselines.common import (BPRSampler, SplitScorer, bpr_loss, content_features,
-                                       fit_with_early_stopping, generator, per_unique, resolve_params,
-                                       train_item_mask)
-from graphrec.baselines.mf_bpr import pretrained_mf
+from graphrec.baselines.common import (BatchLoss, BPRSampler, SplitScorer, Validator, content_features, fit_scorer,
+                                       generator, per_unique, resolve_params, train_item_mask)
+from graphrec.baselines.mf_bpr import teacher_vectors
+from graphrec.losses import bpr_loss
 from graphrec.baselines.towers import Tower, apply_in_batches
 from graphrec.data.dataset import RecData
 
@@ -59,10 +59,13 @@ def item_weights(data: RecData, coef: float) -> torch.Tensor:
 
 
 def fit_aldi(data: RecData, params: dict[str, Any] | None = None, seed: int = 0,
-             progress: bool = True) -> SplitScorer:
-    """Fit ALDI on ``data.train``; early stopping on cold-validation NDCG@20."""
+             validate: Validator | None = None, progress: bool = True, teacher=None) -> SplitScorer:
+    """Fit ALDI on ``data.train``; early stopping on cold-validation NDCG@20.
+
+    ``teacher``: frozen (user, item) teacher vectors (default: an MF-BPR with ``params["teacher"]``).
+    """
     p = resolve_params("aldi", DEFAULTS, params)
-    T_u, T_i = pretrained_mf(data, p["teacher"], seed, progress)  # (U, d), (N, d)
+    T_u, T_i = teacher_vectors(data, teacher, p["teacher"], seed, validate, progress)  # (U, d), (N, d)
     gen = generator(seed)
     X = content_features(data)
     warm = train_item_mask(data)
@@ -73,35 +76,23 @@ def fit_aldi(data: RecData, params: dict[str, Any] | None = None, seed: int = 0,
                            lr=p["lr"], weight_decay=p["weight_decay"])
     sampler = BPRSampler(data, gen)
 
-    def epoch(_: int) -> float:
-        user_tower.train()
-        item_tower.train()
-        total, n = 0.0, 0
-        for u, i, j in sampler.epoch(p["batch_size"]):
-            tu, ti, tj = T_u[u], T_i[i], T_i[j]
-            sij = per_unique(lambda k: item_tower(X[k]), torch.cat([i, j]))  # (2B, d)
-            su, si, sj = user_tower(tu), sij[:len(i)], sij[len(i):]
-            t_pos, t_neg = (tu * ti).sum(1), (tu * tj).sum(1)
-            s_pos, s_neg = (su * si).sum(1), (su * sj).sum(1)
-            rating = (s_pos - t_pos).abs().mean() + (s_neg - t_neg).abs().mean()
-            rank = F.binary_cross_entropy_with_logits(s_pos - s_neg, torch.sigmoid(t_pos - t_neg),
-                                                      reduction="none")
-            s_id = (si * si).sum(1) - (si @ sj.T).mean(1)
-            t_id = (ti * ti).sum(1) - (ti @ tj.T).mean(1)
-            ident = F.binary_cross_entropy_with_logits(s_id, torch.sigmoid(t_id), reduction="none")
-            wi = w[i]
-            loss = (bpr_loss(s_pos, s_neg) + p["gamma"] * rating + p["alpha"] * (wi * rank).mean()
-                    + p["beta"] * (wi * ident).mean())
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            total, n = total + loss.item(), n + 1
-        return total / max(n, 1)
+    def loss(u: torch.Tensor, i: torch.Tensor, j: torch.Tensor) -> torch.Tensor:
+        tu, ti, tj = T_u[u], T_i[i], T_i[j]
+        sij = per_unique(lambda k: item_tower(X[k]), torch.cat([i, j]))  # (2B, d)
+        su, si, sj = user_tower(tu), sij[:len(i)], sij[len(i):]
+        t_pos, t_neg = (tu * ti).sum(1), (tu * tj).sum(1)
+        s_pos, s_neg = (su * si).sum(1), (su * sj).sum(1)
+        rating = (s_pos - t_pos).abs().mean() + (s_neg - t_neg).abs().mean()
+        rank = F.binary_cross_entropy_with_logits(s_pos - s_neg, torch.sigmoid(t_pos - t_neg), reduction="none")
+        s_id = (si * si).sum(1) - (si @ sj.T).mean(1)
+        t_id = (ti * ti).sum(1) - (ti @ tj.T).mean(1)
+        ident = F.binary_cross_entropy_with_logits(s_id, torch.sigmoid(t_id), reduction="none")
+        wi = w[i]
+        return (bpr_loss(s_pos, s_neg) + p["gamma"] * rating + p["alpha"] * (wi * rank).mean()
+                + p["beta"] * (wi * ident).mean())
 
     def snapshot() -> SplitScorer:
         return SplitScorer(T_u, T_i, apply_in_batches(user_tower, T_u), apply_in_batches(item_tower, X), warm)
 
-    scorer, hist = fit_with_early_stopping(epoch, snapshot, data, "cold", p["epochs"], p["eval_every"],
-                                           p["patience"], progress, desc="aldi")
-    scorer.history = hist
-    return scorer
+    return fit_scorer(BatchLoss(loss, user_tower, item_tower), lambda _: sampler.epoch(p["batch_size"]), opt, snapshot,
+                      validate, "cold", p, progress, desc="aldi")

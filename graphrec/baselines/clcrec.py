@@ -25,9 +25,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from graphrec.baselines.common import (BPRSampler, EmbeddingScorer, content_features,
-                                       fit_with_early_stopping, generator, per_unique, resolve_params,
-                                       train_item_mask)
+from graphrec.baselines.common import (BatchLoss, BPRSampler, EmbeddingScorer, Validator, content_features, fit_scorer,
+                                       generator, per_unique, resolve_params, train_item_mask)
 from graphrec.baselines.towers import apply_in_batches
 from graphrec.data.dataset import RecData
 
@@ -84,7 +83,7 @@ def info_nce(anchor: torch.Tensor, pos: torch.Tensor, neg: torch.Tensor, tau: fl
 
 
 def fit_clcrec(data: RecData, params: dict[str, Any] | None = None, seed: int = 0,
-               progress: bool = True) -> EmbeddingScorer:
+               validate: Validator | None = None, progress: bool = True, teacher=None) -> EmbeddingScorer:
     """Fit CLCRec on ``data.train``; early stopping on cold-validation NDCG@20."""
     p = resolve_params("clcrec", DEFAULTS, params)
     gen = generator(seed)
@@ -95,34 +94,24 @@ def fit_clcrec(data: RecData, params: dict[str, Any] | None = None, seed: int = 
     opt = torch.optim.Adam(model.parameters(), lr=p["lr"])
     sampler = BPRSampler(data, gen)
 
-    def epoch(_: int) -> float:
-        model.train()
-        total, n = 0.0, 0
-        for u, i, _j in sampler.epoch(p["batch_size"]):
-            neg = pool[torch.randint(len(pool), (p["num_neg"],), generator=gen)]  # (M,)
-            items = torch.cat([i, neg])
-            ids = model.item(items)
-            feats = per_unique(lambda k: model.encode_content(X[k]), items)  # (B+M, d)
-            swap = (torch.rand(len(items), 1, generator=gen) < p["content_ratio"]).float()
-            mixed = swap * feats + (1 - swap) * ids
-            eu = model.user(u)
-            B = len(i)
-            l_ui = info_nce(eu, mixed[:B], mixed[B:], p["tau"])
-            l_re = info_nce(ids[:B], feats[:B], feats[B:], p["tau"])
-            reg = eu.pow(2).mean() + ids.pow(2).mean()
-            loss = p["lam"] * l_re + (1 - p["lam"]) * l_ui + p["reg"] * reg
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            total, n = total + loss.item(), n + 1
-        return total / max(n, 1)
+    def loss(u: torch.Tensor, i: torch.Tensor, _j: torch.Tensor) -> torch.Tensor:
+        neg = pool[torch.randint(len(pool), (p["num_neg"],), generator=gen)]  # (M,)
+        items = torch.cat([i, neg])
+        ids = model.item(items)
+        feats = per_unique(lambda k: model.encode_content(X[k]), items)  # (B+M, d)
+        swap = (torch.rand(len(items), 1, generator=gen) < p["content_ratio"]).float()
+        mixed = swap * feats + (1 - swap) * ids
+        eu = model.user(u)
+        B = len(i)
+        l_ui = info_nce(eu, mixed[:B], mixed[B:], p["tau"])
+        l_re = info_nce(ids[:B], feats[:B], feats[B:], p["tau"])
+        reg = eu.pow(2).mean() + ids.pow(2).mean()
+        return p["lam"] * l_re + (1 - p["lam"]) * l_ui + p["reg"] * reg
 
     def snapshot() -> EmbeddingScorer:
         feats = apply_in_batches(model.encoder, X)
         items = torch.where(warm.unsqueeze(1), model.item.weight.detach(), feats)
         return EmbeddingScorer(F.normalize(model.user.weight.detach(), dim=1), F.normalize(items, dim=1))
 
-    scorer, hist = fit_with_early_stopping(epoch, snapshot, data, "cold", p["epochs"], p["eval_every"],
-                                           p["patience"], progress, desc="clcrec")
-    scorer.history = hist
-    return scorer
+    return fit_scorer(BatchLoss(loss, model), lambda _: sampler.epoch(p["batch_size"]), opt, snapshot, validate, "cold",
+                      p, progress, desc="clcrec")

@@ -1,20 +1,29 @@
-"""Shared pieces of the baselines: parameters, content features, BPR sampling, scorers, early stopping.
+"""Shared pieces of the baselines: parameters, content features, BPR sampling, scorers, fitting.
+
+A baseline keeps only its model, its batch loss and its scorer; :func:`fit_scorer` runs them
+through the one training loop (:func:`graphrec.training.loop.fit`) with validation and early
+stopping. Validation comes in as a *validator* (``validator(scorer, settings) -> {"<setting>/
+<metric>": value}``, :func:`graphrec.evaluation.protocol.make_validator`): baselines never
+import the evaluation layer.
 
 Leakage rules (docs/DESIGN.md): everything here that is fitted or sampled reads only
 ``data.train``: the feature mean, item popularity, negative samples, the "warm" item set.
-Validation edges are read only through :func:`validation_score` for model selection.
+Validation edges are read only through the validator, for model selection.
 """
 
 from __future__ import annotations
 
-import time
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import torch
 
 from graphrec.data.dataset import RecData
+from graphrec.data.edges import PairSet
+from graphrec.training.loop import EarlyStopping, MemoryCheckpointer, fit
 
 METRIC = "ndcg@20"
+#: ``validator(scorer, settings) -> {"<setting>/<metric>": value}`` on the validation files.
+Validator = Callable[[Any, Sequence[str]], dict[str, float]]
 
 
 # --------------------------------------------------------------------------- parameters
@@ -94,12 +103,10 @@ class BPRSampler:
         self.users, self.items = data.train[0], data.train[1]
         self.num_items = data.num_items
         self.pool = torch.nonzero(train_item_mask(data)).flatten()  # (P,) items negatives come from
-        self.keys = torch.unique(self.users * self.num_items + self.items)  # sorted (E,)
+        self.pairs = PairSet(data.train, data.num_users, data.num_items)
 
     def is_positive(self, u: torch.Tensor, i: torch.Tensor) -> torch.Tensor:
-        k = u * self.num_items + i
-        pos = torch.searchsorted(self.keys, k).clamp(max=len(self.keys) - 1)
-        return self.keys[pos] == k
+        return self.pairs.contains(u, i)
 
     def negatives(self, u: torch.Tensor) -> torch.Tensor:
         """One negative per entry of ``u`` (B,) -> (B,)."""
@@ -131,30 +138,6 @@ def per_unique(fn: Callable[[torch.Tensor], torch.Tensor], idx: torch.Tensor) ->
     return fn(uniq)[inv]
 
 
-class num_threads:
-    """Context manager setting ``torch.set_num_threads(n)`` (``n <= 0``: leave it unchanged).
-
-    On a small, shared CPU, one thread avoids OpenMP contention that makes the many small
-    ops of these baselines 10-100x slower.
-    """
-
-    def __init__(self, n: int) -> None:
-        self.n, self.prev = n, torch.get_num_threads()
-
-    def __enter__(self) -> "num_threads":
-        if self.n > 0:
-            torch.set_num_threads(self.n)
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        torch.set_num_threads(self.prev)
-
-
-def bpr_loss(pos: torch.Tensor, neg: torch.Tensor) -> torch.Tensor:
-    """BPR loss (Rendle et al. 2009): mean of -log sigmoid(pos - neg). Shapes: (B,), (B,) -> ()."""
-    return torch.nn.functional.softplus(neg - pos).mean()
-
-
 # --------------------------------------------------------------------------- scorers
 class EmbeddingScorer:
     """Dot-product scorer over fixed user and item embeddings.
@@ -176,6 +159,14 @@ class EmbeddingScorer:
         self.item_emb = item_emb.detach().float().clone()
         self.valid_items = valid_items
         self.supports_cold = supports_cold
+
+    def state(self) -> dict[str, Any]:
+        return {"user_emb": self.user_emb, "item_emb": self.item_emb, "valid_items": self.valid_items,
+                "supports_cold": self.supports_cold}
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> "EmbeddingScorer":
+        return cls(state["user_emb"], state["item_emb"], state["valid_items"], state["supports_cold"])
 
     @torch.no_grad()
     def score(self, users: torch.Tensor) -> torch.Tensor:
@@ -201,64 +192,65 @@ class SplitScorer:
         self.cold = EmbeddingScorer(cold_user, cold_item)
         self.use_warm = use_warm.clone()
 
+    def state(self) -> dict[str, Any]:
+        return {"warm_user": self.warm.user_emb, "warm_item": self.warm.item_emb, "cold_user": self.cold.user_emb,
+                "cold_item": self.cold.item_emb, "use_warm": self.use_warm}
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> "SplitScorer":
+        return cls(state["warm_user"], state["warm_item"], state["cold_user"], state["cold_item"], state["use_warm"])
+
     @torch.no_grad()
     def score(self, users: torch.Tensor) -> torch.Tensor:
         return torch.where(self.use_warm.unsqueeze(0), self.warm.score(users), self.cold.score(users))
 
 
-# --------------------------------------------------------------------------- validation
-def validation_score(scorer: Any, data: RecData, setting: str = "cold", metric: str = METRIC) -> float:
-    """Validation metric of ``scorer`` (``graphrec.evaluation.protocol.validation_score``, phase "val")."""
-    from graphrec.evaluation.protocol import validation_score as real
-
-    return float(real(scorer, data, setting=setting, metric=metric))
-
-
-def fit_with_early_stopping(
-    train_epoch: Callable[[int], float],
-    snapshot: Callable[[], Any],
-    data: RecData,
-    setting: str,
-    epochs: int,
-    eval_every: int = 1,
-    patience: int = 3,
-    progress: bool = True,
-    desc: str = "",
-) -> tuple[Any, dict[str, Any]]:
-    """Generic loop: train epochs, score a snapshot on validation, keep the best, stop on patience.
+# --------------------------------------------------------------------------- fitting
+def fit_scorer(task: torch.nn.Module, batches: Callable[[int], Any], optimizer: torch.optim.Optimizer,
+               snapshot: Callable[[], Any], validate: Validator, setting: str, p: dict[str, Any],
+               progress: bool = True, desc: str = "") -> Any:
+    """Train a baseline with the generic loop; return its best-on-validation scorer.
 
     Args:
-        train_epoch: runs one epoch, returns its mean loss.
+        task: ``task(*batch)`` -> scalar loss (a module holding the baseline's parameters).
+        batches: ``batches(epoch)`` -> the epoch's batches.
         snapshot: returns a detached scorer of the current model.
-        setting: validation setting used for selection (``"cold"`` or ``"warm"``).
-        patience: evaluations without improvement before stopping.
+        validate: the validator; ``setting`` (``"cold"`` or ``"warm"``) NDCG@20 selects.
+        p: the baseline's parameters (``epochs``, ``eval_every``, ``patience``).
 
     Returns:
-        (best scorer, history dict with ``loss``, ``val``, ``best_epoch``, ``epochs_run``, ``seconds``).
+        the best scorer, with ``history``: ``loss`` per epoch, ``val`` ``(epoch, value)`` pairs,
+        ``best_epoch``, ``epochs_run``, ``epoch_cap``, ``best_val``, ``seconds`` (epochs 1-based).
     """
-    from tqdm.auto import tqdm
+    key = f"{setting}/{METRIC}"
+    last: dict[str, Any] = {}
 
-    hist: dict[str, Any] = {"loss": [], "val": [], "best_epoch": 0, "epochs_run": 0}
-    t0 = time.time()
-    best, best_val, bad = None, float("-inf"), 0
-    bar = tqdm(range(1, epochs + 1), desc=desc, disable=not progress, leave=False)
-    for ep in bar:
-        hist["loss"].append(float(train_epoch(ep)))
-        hist["epochs_run"] = ep
-        if ep % eval_every == 0 or ep == epochs:
-            sc = snapshot()
-            val = validation_score(sc, data, setting, METRIC)
-            hist["val"].append((ep, val))
-            bar.set_postfix(loss=f"{hist['loss'][-1]:.4f}", val=f"{val:.4f}")
-            if val > best_val:
-                best, best_val, bad, hist["best_epoch"] = sc, val, 0, ep
-            else:
-                bad += 1
-                if bad >= patience:
-                    break
-    if best is None:  # epochs == 0
-        best = snapshot()
-        best_val = validation_score(best, data, setting, METRIC)
-    hist["best_val"] = best_val
-    hist["seconds"] = time.time() - t0
-    return best, hist
+    def val() -> dict[str, float]:
+        last["scorer"] = snapshot()
+        return validate(last["scorer"], (setting,))
+
+    keep = MemoryCheckpointer(lambda: last["scorer"])
+    stop = EarlyStopping(key, p["patience"])
+    state = fit(task, batches, optimizer, epochs=p["epochs"], validate=val, early_stopping=stop,
+                eval_every=p["eval_every"], checkpointer=keep, progress=progress, desc=desc)
+    best = keep.value if keep.value is not None else snapshot()
+    best.history = {"loss": [h["loss"] for h in state.history], "best_epoch": stop.best_epoch + 1,
+                    "val": [(h["epoch"] + 1, h[f"val/{key}"]) for h in state.history if f"val/{key}" in h],
+                    "epochs_run": state.epochs_run, "epoch_cap": p["epochs"], "best_val": stop.best,
+                    "seconds": state.seconds}
+    return best
+
+
+class BatchLoss(torch.nn.Module):
+    """A baseline's batch loss as a task module: ``forward(*batch) = loss_fn(*batch)``.
+
+    Holds the trained modules so that ``train()`` / ``eval()`` reach them.
+    """
+
+    def __init__(self, loss_fn: Callable[..., torch.Tensor], *modules: torch.nn.Module) -> None:
+        super().__init__()
+        self.parts = torch.nn.ModuleList(modules)
+        self.loss_fn = loss_fn
+
+    def forward(self, *batch: torch.Tensor) -> torch.Tensor:
+        return self.loss_fn(*batch)

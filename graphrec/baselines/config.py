@@ -41,7 +41,8 @@ class BaselinesConfig(StrictConfig):
         {k: dict(v) for k, v in DEFAULT_GRIDS.items()},
         help="per-baseline grid: parameter -> list of values; parameters not named keep their defaults",
     )
-    share_teacher: bool = opt(True, help="DropoutNet/Heater/ALDI use the tuned MF-BPR parameters as their teacher")
+    share_teacher: bool = opt(True, help="DropoutNet/Heater/ALDI start from a trained warm model's vectors (see `teacher`) instead of training their own MF-BPR")
+    teacher: str = opt("mf_bpr", help="with share_teacher: the warm model whose vectors the teacher-based baselines use, by name (it must be listed before them in `names`), or best_warm = the warm-only baseline with the best warm-validation NDCG@20")
     seed: int = opt(0, help="seed of training and of grid subsampling")
     progress: bool = opt(True, help="tqdm progress bars")
 
@@ -51,6 +52,8 @@ class BaselinesConfig(StrictConfig):
         for n in self.names:
             if n not in BASELINES:
                 raise ConfigError(f"names: unknown baseline {n!r}; available: {sorted(BASELINES)}")
+        if self.teacher != "best_warm" and self.teacher not in BASELINES:
+            raise ConfigError(f"teacher: {self.teacher!r} is neither best_warm nor a baseline name")
         if self.num_threads < 0:
             raise ConfigError(f"num_threads: must be >= 0, got {self.num_threads}")
         if self.budget < 1:

@@ -33,7 +33,7 @@ def modality_weights(data: RecData, text_weight: float) -> dict[str, float]:
 
 
 def fit_content_knn(data: RecData, params: dict[str, Any] | None = None, seed: int = 0,
-                    progress: bool = True) -> EmbeddingScorer:
+                    validate=None, progress: bool = True, teacher=None) -> EmbeddingScorer:
     """Fit the content kNN baseline (deterministic; ``seed`` is unused).
 
     Shapes:

@@ -19,10 +19,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from graphrec.baselines.common import (BPRSampler, EmbeddingScorer, content_features,
-                                       fit_with_early_stopping, generator, per_unique, resolve_params,
-                                       train_item_mask)
-from graphrec.baselines.mf_bpr import pretrained_mf
+from graphrec.baselines.common import (BatchLoss, BPRSampler, EmbeddingScorer, Validator, content_features, fit_scorer,
+                                       generator, per_unique, resolve_params, train_item_mask)
+from graphrec.baselines.mf_bpr import teacher_vectors
 from graphrec.baselines.towers import Tower, apply_in_batches
 from graphrec.data.dataset import RecData
 
@@ -71,10 +70,13 @@ class DropoutNet(nn.Module):
 
 
 def fit_dropoutnet(data: RecData, params: dict[str, Any] | None = None, seed: int = 0,
-                   progress: bool = True) -> EmbeddingScorer:
-    """Fit DropoutNet on ``data.train``; early stopping on cold-validation NDCG@20."""
+                   validate: Validator | None = None, progress: bool = True, teacher=None) -> EmbeddingScorer:
+    """Fit DropoutNet on ``data.train``; early stopping on cold-validation NDCG@20.
+
+    ``teacher``: frozen (user, item) preference vectors (default: an MF-BPR with ``params["teacher"]``).
+    """
     p = resolve_params("dropoutnet", DEFAULTS, params)
-    U, V = pretrained_mf(data, p["teacher"], seed, progress)  # (U, d), (N, d); cold rows zero
+    U, V = teacher_vectors(data, teacher, p["teacher"], seed, validate, progress)  # (U, d), (N, d); cold rows zero
     gen = generator(seed)
     X = content_features(data)  # (N, D)
     warm = train_item_mask(data)
@@ -82,29 +84,19 @@ def fit_dropoutnet(data: RecData, params: dict[str, Any] | None = None, seed: in
     opt = torch.optim.Adam(model.parameters(), lr=p["lr"], weight_decay=p["weight_decay"])
     sampler = BPRSampler(data, gen)
 
-    def epoch(_: int) -> float:
-        model.train()
-        total, n = 0.0, 0
-        for u, i, j in sampler.epoch(p["batch_size"]):
-            uu, ii = torch.cat([u, u]), torch.cat([i, j])  # positives and negatives (2B,)
-            target = (U[uu] * V[ii]).sum(1)
-            # input dropout per distinct item of the batch (as the reference code drops items)
-            keep = (torch.rand(data.num_items, 1, generator=gen) >= p["dropout"]).float()
-            items = per_unique(lambda k: model.encode_items(V[k] * keep[k], X[k]), ii)  # (2B, dim)
-            pred = (model.encode_users(U[uu]) * items).sum(1)
-            loss = (pred - target).pow(2).mean()
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            total, n = total + loss.item(), n + 1
-        return total / max(n, 1)
+    def loss(u: torch.Tensor, i: torch.Tensor, j: torch.Tensor) -> torch.Tensor:
+        uu, ii = torch.cat([u, u]), torch.cat([i, j])  # positives and negatives (2B,)
+        target = (U[uu] * V[ii]).sum(1)
+        # input dropout per distinct item of the batch (as the reference code drops items)
+        keep = (torch.rand(data.num_items, 1, generator=gen) >= p["dropout"]).float()
+        items = per_unique(lambda k: model.encode_items(V[k] * keep[k], X[k]), ii)  # (2B, dim)
+        pred = (model.encode_users(U[uu]) * items).sum(1)
+        return (pred - target).pow(2).mean()
 
     def snapshot() -> EmbeddingScorer:
         users = apply_in_batches(model.user, U)
         items = apply_in_batches(model.item, torch.cat([V * warm.unsqueeze(1).float(), X], 1))
         return EmbeddingScorer(users, items)
 
-    scorer, hist = fit_with_early_stopping(epoch, snapshot, data, "cold", p["epochs"], p["eval_every"],
-                                           p["patience"], progress, desc="dropoutnet")
-    scorer.history = hist
-    return scorer
+    return fit_scorer(BatchLoss(loss, model), lambda _: sampler.epoch(p["batch_size"]), opt, snapshot, validate, "cold",
+                      p, progress, desc="dropoutnet")

@@ -22,10 +22,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from graphrec.baselines.common import (BPRSampler, EmbeddingScorer, content_features,
-                                       fit_with_early_stopping, generator, per_unique, resolve_params,
-                                       train_item_mask)
-from graphrec.baselines.mf_bpr import pretrained_mf
+from graphrec.baselines.common import (BatchLoss, BPRSampler, EmbeddingScorer, Validator, content_features, fit_scorer,
+                                       generator, per_unique, resolve_params, train_item_mask)
+from graphrec.baselines.mf_bpr import teacher_vectors
 from graphrec.baselines.towers import Tower, apply_in_batches
 from graphrec.data.dataset import RecData
 
@@ -96,10 +95,13 @@ class Heater(nn.Module):
 
 
 def fit_heater(data: RecData, params: dict[str, Any] | None = None, seed: int = 0,
-               progress: bool = True) -> EmbeddingScorer:
-    """Fit Heater on ``data.train``; early stopping on cold-validation NDCG@20."""
+               validate: Validator | None = None, progress: bool = True, teacher=None) -> EmbeddingScorer:
+    """Fit Heater on ``data.train``; early stopping on cold-validation NDCG@20.
+
+    ``teacher``: frozen (user, item) preference vectors (default: an MF-BPR with ``params["teacher"]``).
+    """
     p = resolve_params("heater", DEFAULTS, params)
-    P, Q = pretrained_mf(data, p["teacher"], seed, progress)
+    P, Q = teacher_vectors(data, teacher, p["teacher"], seed, validate, progress)
     gen = generator(seed)
     X = content_features(data)
     warm = train_item_mask(data)
@@ -107,30 +109,20 @@ def fit_heater(data: RecData, params: dict[str, Any] | None = None, seed: int = 
     opt = torch.optim.Adam(model.parameters(), lr=p["lr"], weight_decay=p["weight_decay"])
     sampler = BPRSampler(data, gen)
 
-    def epoch(_: int) -> float:
-        model.train()
-        total, n = 0.0, 0
-        for u, i, j in sampler.epoch(p["batch_size"]):
-            uu, ii = torch.cat([u, u]), torch.cat([i, j])  # (2B,)
-            target = (P[uu] * Q[ii]).sum(1)
-            phi = per_unique(lambda k: model.content(X[k]), ii)  # (2B, d)
-            use_phi = (torch.rand(len(ii), 1, generator=gen) < p["p_random"]).float()
-            item_in = use_phi * phi + (1 - use_phi) * Q[ii]
-            pred = (model.encode_users(P[uu]) * model.encode_items(item_in)).sum(1)
-            sim = (phi - Q[ii]).pow(2).sum(1).mean()
-            loss = (pred - target).pow(2).mean() + p["alpha"] * sim
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            total, n = total + loss.item(), n + 1
-        return total / max(n, 1)
+    def loss(u: torch.Tensor, i: torch.Tensor, j: torch.Tensor) -> torch.Tensor:
+        uu, ii = torch.cat([u, u]), torch.cat([i, j])  # (2B,)
+        target = (P[uu] * Q[ii]).sum(1)
+        phi = per_unique(lambda k: model.content(X[k]), ii)  # (2B, d)
+        use_phi = (torch.rand(len(ii), 1, generator=gen) < p["p_random"]).float()
+        item_in = use_phi * phi + (1 - use_phi) * Q[ii]
+        pred = (model.encode_users(P[uu]) * model.encode_items(item_in)).sum(1)
+        sim = (phi - Q[ii]).pow(2).sum(1).mean()
+        return (pred - target).pow(2).mean() + p["alpha"] * sim
 
     def snapshot() -> EmbeddingScorer:
         phi = apply_in_batches(model.content, X)
         item_in = torch.where(warm.unsqueeze(1), Q, phi)
         return EmbeddingScorer(apply_in_batches(model.user, P), apply_in_batches(model.item, item_in))
 
-    scorer, hist = fit_with_early_stopping(epoch, snapshot, data, "cold", p["epochs"], p["eval_every"],
-                                           p["patience"], progress, desc="heater")
-    scorer.history = hist
-    return scorer
+    return fit_scorer(BatchLoss(loss, model), lambda _: sampler.epoch(p["batch_size"]), opt, snapshot, validate, "cold",
+                      p, progress, desc="heater")

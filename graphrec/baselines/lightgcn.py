@@ -18,8 +18,8 @@ from typing import Any
 
 import torch
 
-from graphrec.baselines.common import (BPRSampler, EmbeddingScorer, fit_with_early_stopping,
-                                       generator, resolve_params, train_item_mask)
+from graphrec.baselines.common import (BatchLoss, BPRSampler, EmbeddingScorer, Validator, fit_scorer, generator,
+                                       resolve_params, train_item_mask)
 from graphrec.data.dataset import RecData
 
 DEFAULTS: dict[str, Any] = {
@@ -60,7 +60,7 @@ def propagate(model, adj: torch.Tensor) -> torch.Tensor:
 
 
 def fit_lightgcn(data: RecData, params: dict[str, Any] | None = None, seed: int = 0,
-                 progress: bool = True) -> EmbeddingScorer:
+                 validate: Validator | None = None, progress: bool = True, teacher=None) -> EmbeddingScorer:
     """Fit LightGCN with BPR on ``data.train``; early stopping on warm-validation NDCG@20.
 
     Returns:
@@ -77,26 +77,16 @@ def fit_lightgcn(data: RecData, params: dict[str, Any] | None = None, seed: int 
     sampler = BPRSampler(data, gen)
     valid = train_item_mask(data)
 
-    def epoch(_: int) -> float:
-        total, n = 0.0, 0
-        for u, i, j in sampler.epoch(p["batch_size"]):
-            emb = propagate(model, adj)  # (U+N, d)
-            eu, ei, ej = emb[u], emb[i + U], emb[j + U]
-            nodes = torch.cat([u, i + U, j + U])
-            loss = model.recommendation_loss((eu * ei).sum(1), (eu * ej).sum(1), node_id=nodes,
-                                             lambda_reg=p["reg"])
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            total, n = total + loss.item(), n + 1
-        return total / max(n, 1)
+    def loss(u: torch.Tensor, i: torch.Tensor, j: torch.Tensor) -> torch.Tensor:
+        emb = propagate(model, adj)  # (U+N, d)
+        eu, ei, ej = emb[u], emb[i + U], emb[j + U]
+        nodes = torch.cat([u, i + U, j + U])
+        return model.recommendation_loss((eu * ei).sum(1), (eu * ej).sum(1), node_id=nodes, lambda_reg=p["reg"])
 
     @torch.no_grad()
     def snapshot() -> EmbeddingScorer:
         emb = propagate(model, adj)
         return EmbeddingScorer(emb[:U], emb[U:], valid_items=valid, supports_cold=False)
 
-    scorer, hist = fit_with_early_stopping(epoch, snapshot, data, "warm", p["epochs"], p["eval_every"],
-                                           p["patience"], progress, desc="lightgcn")
-    scorer.history = hist
-    return scorer
+    return fit_scorer(BatchLoss(loss, model), lambda _: sampler.epoch(p["batch_size"]), opt, snapshot, validate, "warm",
+                      p, progress, desc="lightgcn")

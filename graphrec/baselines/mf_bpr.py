@@ -2,8 +2,9 @@
 from Implicit Feedback", UAI 2009). Warm only: an item without training interactions has no
 learned vector, so ``supports_cold = False`` and such items score below every warm item.
 
-The fitted model also serves as the frozen "teacher" / pretrained preference vectors of
-DropoutNet, Heater and ALDI (:func:`pretrained_mf`).
+A fitted MF can also serve as the frozen "teacher" / pretrained preference vectors of
+DropoutNet, Heater and ALDI (:func:`teacher_vectors`); the suite hands them the best warm
+model found on validation instead when there is one.
 """
 
 from __future__ import annotations
@@ -13,10 +14,10 @@ from typing import Any
 import torch
 from torch import nn
 
-from graphrec.baselines.common import (BPRSampler, EmbeddingScorer, bpr_loss,
-                                       fit_with_early_stopping, generator, resolve_params,
-                                       train_item_mask)
+from graphrec.baselines.common import (BatchLoss, BPRSampler, EmbeddingScorer, Validator, fit_scorer, generator,
+                                       resolve_params, train_item_mask)
 from graphrec.data.dataset import RecData
+from graphrec.losses import bpr_loss
 
 DEFAULTS: dict[str, Any] = {
     "dim": 64,
@@ -54,74 +55,45 @@ class MF(nn.Module):
         return (self.user(users) * self.item(items)).sum(-1)
 
 
-def _train_mf(data: RecData, p: dict[str, Any], seed: int, progress: bool) -> tuple[EmbeddingScorer, dict]:
+def _train_mf(data: RecData, p: dict[str, Any], seed: int, validate: Validator, progress: bool) -> EmbeddingScorer:
     gen = generator(seed)
     model = MF(data.num_users, data.num_items, p["dim"])
     opt = torch.optim.Adam(model.parameters(), lr=p["lr"])
     sampler = BPRSampler(data, gen)
     valid = train_item_mask(data)
 
-    def epoch(_: int) -> float:
-        total, n = 0.0, 0
-        for u, i, j in sampler.epoch(p["batch_size"]):
-            eu, ei, ej = model.user(u), model.item(i), model.item(j)
-            loss = bpr_loss((eu * ei).sum(1), (eu * ej).sum(1))
-            loss = loss + p["reg"] * (eu.pow(2) + ei.pow(2) + ej.pow(2)).sum(1).mean()
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            total, n = total + loss.item(), n + 1
-        return total / max(n, 1)
+    def loss(u: torch.Tensor, i: torch.Tensor, j: torch.Tensor) -> torch.Tensor:
+        eu, ei, ej = model.user(u), model.item(i), model.item(j)
+        return bpr_loss((eu * ei).sum(1), (eu * ej).sum(1)) + p["reg"] * (eu.pow(2) + ei.pow(2) + ej.pow(2)).sum(1).mean()
 
     def snapshot() -> EmbeddingScorer:
         return EmbeddingScorer(model.user.weight, model.item.weight, valid_items=valid, supports_cold=False)
 
-    return fit_with_early_stopping(epoch, snapshot, data, "warm", p["epochs"], p["eval_every"],
-                                   p["patience"], progress, desc="mf_bpr")
+    return fit_scorer(BatchLoss(loss, model), lambda _: sampler.epoch(p["batch_size"]), opt, snapshot, validate, "warm",
+                      p, progress, desc="mf_bpr")
 
 
 def fit_mf_bpr(data: RecData, params: dict[str, Any] | None = None, seed: int = 0,
-               progress: bool = True) -> EmbeddingScorer:
+               validate: Validator | None = None, progress: bool = True, teacher=None) -> EmbeddingScorer:
     """Fit MF-BPR on ``data.train``; early stopping on warm-validation NDCG@20.
 
     Returns:
         an :class:`EmbeddingScorer` with ``supports_cold = False`` and a ``history`` attribute.
     """
     p = resolve_params("mf_bpr", DEFAULTS, params)
-    scorer, hist = _train_mf(data, p, seed, progress)
-    scorer.history = hist
-    _remember_teacher(data, p, seed, scorer)
-    return scorer
+    return _train_mf(data, p, seed, validate, progress)
 
 
-_TEACHERS: dict = {}
+def teacher_vectors(data: RecData, teacher: tuple[torch.Tensor, torch.Tensor] | None, params: dict[str, Any] | None,
+                    seed: int, validate: Validator, progress: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+    """Frozen preference vectors of the distillation/dropout baselines.
 
-
-def pretrained_mf(data: RecData, params: dict[str, Any] | None, seed: int,
-                  progress: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
-    """Frozen MF-BPR user and item vectors for the distillation/dropout baselines.
-
-    Trained once per (data object, params, seed) in this process and reused across trials.
-
-    Shapes:
-        returns user (U, d), item (N, d); rows of items without training interactions are zero.
+    ``teacher`` (user (U, d), item (N, d) embeddings of a trained warm model) when given;
+    otherwise an MF-BPR trained here with ``params``. Item rows of items without training
+    interactions are zero (a teacher knows nothing of them).
     """
-    p = resolve_params("mf_bpr", DEFAULTS, params)
-    key = _teacher_key(data, p, seed)
-    got = _TEACHERS.get(key)
-    if got is None or got[0] is not data:  # not trained yet, or id() reused by a new object
-        _remember_teacher(data, p, seed, _train_mf(data, p, seed, progress)[0])
-        got = _TEACHERS[key]
-    return got[1], got[2]
-
-
-def _teacher_key(data: RecData, p: dict[str, Any], seed: int) -> tuple:
-    return (id(data), tuple(sorted(p.items())), seed)
-
-
-def _remember_teacher(data: RecData, p: dict[str, Any], seed: int, sc: EmbeddingScorer) -> None:
-    """Keep the vectors of a fitted MF (at most 4) so the teacher-based baselines reuse them."""
-    item = sc.item_emb * train_item_mask(data).unsqueeze(1).float()
-    if len(_TEACHERS) >= 4:
-        _TEACHERS.pop(next(iter(_TEACHERS)))
-    _TEACHERS[_teacher_key(data, p, seed)] = (data, sc.user_emb, item)
+    if teacher is None:
+        sc = _train_mf(data, resolve_params("mf_bpr", DEFAULTS, params), seed, validate, progress)
+        teacher = (sc.user_emb, sc.item_emb)
+    users, items = teacher
+    return users.detach().float(), items.detach().float() * train_item_mask(data).unsqueeze(1).float()

@@ -27,6 +27,13 @@ class RandomScorer:
         self.num_items = num_items
         self.seed = seed
 
+    def state(self) -> dict[str, Any]:
+        return {"num_items": self.num_items, "seed": self.seed}
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> "RandomScorer":
+        return cls(state["num_items"], state["seed"])
+
     @torch.no_grad()
     def score(self, users: torch.Tensor) -> torch.Tensor:
         out = torch.empty(len(users), self.num_items)
@@ -48,20 +55,27 @@ class PopularityScorer:
     def __init__(self, popularity: torch.Tensor) -> None:
         self.popularity = popularity.float().clone()
 
+    def state(self) -> dict[str, Any]:
+        return {"popularity": self.popularity}
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> "PopularityScorer":
+        return cls(state["popularity"])
+
     @torch.no_grad()
     def score(self, users: torch.Tensor) -> torch.Tensor:
         return self.popularity.unsqueeze(0).expand(len(users), -1).clone()
 
 
 def fit_random(data: RecData, params: dict[str, Any] | None = None, seed: int = 0,
-               progress: bool = True) -> RandomScorer:
+               validate=None, progress: bool = True, teacher=None) -> RandomScorer:
     """Random baseline (no parameters)."""
     resolve_params("random", {}, params)
     return RandomScorer(data.num_items, seed)
 
 
 def fit_popularity(data: RecData, params: dict[str, Any] | None = None, seed: int = 0,
-                   progress: bool = True) -> PopularityScorer:
+                   validate=None, progress: bool = True, teacher=None) -> PopularityScorer:
     """Most-popular baseline: items ranked by their number of training interactions.
 
     A tiny seeded jitter (below 1e-3, counts are integers) breaks ties among equally popular

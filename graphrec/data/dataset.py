@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 import torch
 
+from graphrec.data.edges import csr
 from graphrec.data.features import ItemFeatures
 
 SPLIT_NAMES = ("train", "val_warm", "test_warm", "val_cold", "test_cold")
@@ -77,13 +78,7 @@ class RecData:
 
     def csr(self, name: str = "train") -> tuple[torch.Tensor, torch.Tensor]:
         """Per-user item lists of a split as CSR: ``(indptr (U+1,), items (E,))`` sorted by user."""
-        e = self.edges(name)
-        order = torch.argsort(e[0] * self.num_items + e[1])
-        users, items = e[0][order], e[1][order]
-        counts = torch.bincount(users, minlength=self.num_users)
-        indptr = torch.zeros(self.num_users + 1, dtype=torch.long)
-        indptr[1:] = torch.cumsum(counts, 0)
-        return indptr, items
+        return csr(self.edges(name), self.num_users, self.num_items)
 
     def feature_matrix(self, names: list[str] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Concatenate features of the given modalities (default: all, sorted by name).

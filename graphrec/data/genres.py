@@ -4,10 +4,10 @@ The items table's ``genres`` column is ``|``-separated (ml1m-mm: 18 MovieLens ge
 :func:`genre_targets` turns it into a multi-hot matrix aligned to ``RecData.item_ids``.
 
 Hiding genres from the input matters: the default text template
-(``graphrec.encoders.config.DEFAULT_TEMPLATE``) contains ``Genres: {genres}.``, so text features
+(``graphrec.encoders.template.DEFAULT_TEMPLATE``) contains ``Genres: {genres}.``, so text features
 encoded with it make genre prediction a copy task. Two remedies:
 
-* encode text with :func:`template_without_genres` (``encoders.text.template`` set to
+* encode text with :func:`graphrec.encoders.template.template_without_genres` (``encoders.text.template`` set to
   ``"{title}. {plot} Directed by {director}. Starring {actors}."``); the title and plot still
   carry genre evidence, which is the point of the task, but not the labels themselves;
 * or predict genres only from modalities that never saw them (the task's
@@ -59,23 +59,3 @@ def genre_targets(items: pd.DataFrame, column: str = "genres", vocab: list[str] 
     report = {"n_items": len(lists), "n_without_genre": int((~mask).sum()), "n_genres": len(vocab),
               "unknown_genres": unknown}
     return t, mask, list(vocab), report
-
-
-def template_without_genres(template: str) -> str:
-    """The text template with every sentence that mentions ``{genres}`` removed.
-
-    >>> template_without_genres("{title}. Genres: {genres}. {plot}")
-    '{title}. {plot}'
-    """
-    from graphrec.encoders.text import parse_template
-
-    tpl = parse_template(template)
-    kept = [seg for seg, names in tpl.segments if "genres" not in names]
-    if not kept:
-        raise ValueError(f"template_without_genres: nothing left of {template!r} once genres are removed")
-    return " ".join(kept)
-
-
-def template_mentions_genres(template: str | None) -> bool:
-    """True when text rendered with ``template`` contains the genre labels (None = ``text`` column: unknown -> True)."""
-    return True if template is None else "{genres" in template

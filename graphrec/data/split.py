@@ -60,18 +60,81 @@ def _sort_key(ids: np.ndarray) -> np.ndarray:
     return np.lexsort((s.to_numpy(), num.fillna(np.inf).to_numpy()))
 
 
+def _canonical_pairs(interactions: pd.DataFrame) -> pd.DataFrame:
+    return interactions[["user_id", "item_id"]].astype(str).drop_duplicates().reset_index(drop=True)
+
+
+def _sorted_items(df: pd.DataFrame) -> np.ndarray:
+    items = df["item_id"].unique()
+    return items[_sort_key(items)]
+
+
 def cold_start_split(interactions: pd.DataFrame, cfg: SplitConfig = SplitConfig()) -> Split:
     """Split canonical interactions (``user_id,item_id``) for item cold-start. See module docstring."""
-    df = interactions[["user_id", "item_id"]].astype(str).drop_duplicates().reset_index(drop=True)
+    df = _canonical_pairs(interactions)
     rng = np.random.default_rng(cfg.seed)
-    items = df["item_id"].unique()
-    items = items[_sort_key(items)]
+    items = _sorted_items(df)
     n_cold = int(round(cfg.cold_item_frac * len(items)))
     perm = rng.permutation(len(items))
     cold = items[perm[:n_cold]]
     n_cold_val = int(round(cfg.cold_val_share * n_cold))
-    cold_val, cold_test = set(cold[:n_cold_val]), set(cold[n_cold_val:])
+    return split_with_cold_items(interactions, set(cold[:n_cold_val]), set(cold[n_cold_val:]), cfg, rng)
 
+
+def item_folds(interactions: pd.DataFrame, k: int, seed: int) -> dict[str, int]:
+    """Partition the items that have interactions into ``k`` popularity-stratified folds.
+
+    Items are ordered by interaction count (descending; ties in a seeded random order); each
+    consecutive block of ``k`` items is dealt to the ``k`` folds in a seeded random order, so
+    every fold gets one item of each popularity block and folds have a similar mix of head
+    and tail items. Deterministic for a seed and independent of the input row order.
+
+    Returns:
+        ``{item_id: fold}`` with folds ``0..k-1`` (sizes differ by at most one).
+    """
+    if k < 2:
+        raise ValueError(f"item_folds: need k >= 2 folds, got {k}")
+    df = _canonical_pairs(interactions)
+    items = _sorted_items(df)
+    if len(items) < k:
+        raise DataError(Path("<interactions>"), f"only {len(items)} items have interactions; "
+                        f"{k} item folds need at least {k}")
+    counts = df["item_id"].value_counts().reindex(items).to_numpy()
+    rng = np.random.default_rng(seed)
+    tie = rng.permutation(len(items))
+    order = np.lexsort((tie, -counts))  # most popular first, seeded tie order
+    fold = np.empty(len(items), dtype=int)
+    for start in range(0, len(items), k):
+        block = order[start:start + k]
+        fold[block] = rng.permutation(k)[: len(block)]
+    return dict(zip(items.tolist(), fold.tolist()))
+
+
+def kfold_split(interactions: pd.DataFrame, folds: dict[str, int], run: int, k: int,
+                cfg: SplitConfig = SplitConfig()) -> Split:
+    """Run ``run`` of the item k-fold protocol: fold ``run`` is cold-test, fold ``(run + 1) % k``
+    cold-validation, every other item warm (its interactions split per user as in
+    :func:`cold_start_split`, seeded with ``cfg.seed + run``).
+
+    With ``k`` runs every item with interactions is cold-test exactly once, and never warm in
+    the run where it is cold (the leakage rules of the module docstring hold in every run).
+    """
+    if not 0 <= run < k:
+        raise ValueError(f"kfold_split: run {run} is not in 0..{k - 1}")
+    test = {i for i, f in folds.items() if f == run}
+    val = {i for i, f in folds.items() if f == (run + 1) % k}
+    split = split_with_cold_items(interactions, val, test, cfg, np.random.default_rng(cfg.seed + run))
+    split.info["kfold"] = {"folds": k, "run": run, "cold_test_fold": run, "cold_val_fold": (run + 1) % k}
+    return split
+
+
+def split_with_cold_items(interactions: pd.DataFrame, cold_val: set[str], cold_test: set[str],
+                          cfg: SplitConfig, rng: np.random.Generator) -> Split:
+    """The split given its cold-validation and cold-test item sets: all interactions of a cold
+    item go to its cold file; warm interactions are split per user 80/10/10 with ``rng``."""
+    df = _canonical_pairs(interactions)
+    items = _sorted_items(df)
+    n_cold = len(cold_val) + len(cold_test)
     is_cv = df["item_id"].isin(cold_val).to_numpy()
     is_ct = df["item_id"].isin(cold_test).to_numpy()
     warm = df[~(is_cv | is_ct)].copy()

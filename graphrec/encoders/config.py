@@ -5,9 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from graphrec.config_base import ConfigError, StrictConfig, opt
-
-#: Default text template for ml1m-mm-like tables. Sentences whose fields are empty are dropped.
-DEFAULT_TEMPLATE = "{title}. Genres: {genres}. {plot} Directed by {director}. Starring {actors}."
+from graphrec.encoders.template import DEFAULT_TEMPLATE, parse_template
 
 MODALITIES = ("text", "image")
 
@@ -29,8 +27,6 @@ class TextEncoderConfig(StrictConfig):
         if self.name == "sentence_transformers" and not self.model:
             raise ConfigError("model: required when name is sentence_transformers")
         if self.template is not None:
-            from graphrec.encoders.text import parse_template
-
             parse_template(self.template)  # raises ConfigError on a malformed template
 
 

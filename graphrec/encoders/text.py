@@ -9,9 +9,6 @@ from __future__ import annotations
 import logging
 import math
 import os
-import re
-import string
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,45 +18,9 @@ import torch
 
 from graphrec.config_base import ConfigError
 from graphrec.encoders.base import EncodeResult, file_sha256, fingerprint_of, register_encoder, short_hash
+from graphrec.encoders.template import DEFAULT_TEMPLATE, Template, parse_template  # noqa: F401 (re-exported)
 
 log = logging.getLogger(__name__)
-
-# A sentence boundary: whitespace after . ! ? ; or after a closing field brace.
-_SPLIT = re.compile(r"(?<=[.!?;}])\s+")
-
-
-@dataclass(frozen=True)
-class Template:
-    """A parsed text template: sentences, each with the fields it needs."""
-
-    source: str
-    segments: tuple[tuple[str, tuple[str, ...]], ...]
-
-    @property
-    def fields(self) -> list[str]:
-        seen: list[str] = []
-        for _, names in self.segments:
-            seen += [n for n in names if n not in seen]
-        return seen
-
-
-def parse_template(template: str) -> Template:
-    """Split ``template`` into sentences; each sentence is kept only if its fields are non-empty.
-
-    Raises:
-        ConfigError: malformed format string or positional/attribute fields.
-    """
-    segments = []
-    for seg in _SPLIT.split(template.strip()):
-        try:
-            names = [f for _, f, _, _ in string.Formatter().parse(seg) if f is not None]
-        except ValueError as exc:
-            raise ConfigError(f"text.template: malformed format string {template!r}: {exc}") from None
-        for n in names:
-            if not n or not n.isidentifier():
-                raise ConfigError(f"text.template: field {{{n}}} must name an item-table column")
-        segments.append((seg, tuple(names)))
-    return Template(template, tuple(segments))
 
 
 def _clean(value: Any, column: str) -> str:
@@ -89,8 +50,6 @@ def build_texts(items: pd.DataFrame, template: str | None) -> tuple[list[str], d
     Raises:
         ValueError: a required column is missing (naming it).
     """
-    from graphrec.encoders.config import DEFAULT_TEMPLATE
-
     info: dict[str, Any] = {"source": "template", "fallback": None}
     if template is not None:
         tpl = parse_template(template)

@@ -159,7 +159,7 @@ def beyond_accuracy(result, data: RecData, k: int = 20, tail_frac: float = 0.2) 
     Returns:
         ``{setting: {"coverage@k", "novelty@k", "tail_share@k"}}``.
     """
-    from graphrec.evaluation.protocol import setting_specs
+    from graphrec.evaluation.index import setting_specs
 
     specs = setting_specs(data, result.phase, list(result.topk))
     pop = item_popularity(data)
@@ -178,7 +178,7 @@ def bucket_recall(result, data: RecData, k: int = 20, n_buckets: int = 3) -> dic
     Returns:
         ``{setting: {bucket_label: {"recall@k", "n_users", "n_positives"}}}``.
     """
-    from graphrec.evaluation.protocol import setting_specs
+    from graphrec.evaluation.index import setting_specs
 
     specs = setting_specs(data, result.phase, list(result.topk))
     bucket, labels = popularity_buckets(data, n_buckets, result.phase)

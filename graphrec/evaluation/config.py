@@ -1,4 +1,4 @@
-"""Configuration of the evaluation suite (one section of ``graphrec/config.py``)."""
+"""Configuration of the evaluation protocol and of the model suite a run trains and evaluates."""
 
 from __future__ import annotations
 
@@ -58,3 +58,23 @@ class EvalConfig(StrictConfig):
             raise ConfigError(f"popularity_buckets: must be >= 1, got {self.popularity_buckets}")
         if not 0 < self.oracle_frac < 1:
             raise ConfigError(f"oracle_frac: must be in (0, 1), got {self.oracle_frac}")
+
+
+@dataclass
+class SuiteConfig(StrictConfig):
+    """Which models a run trains and evaluates besides the main GraphRec model.
+
+    The train stage trains every model named here (GraphRec seeds, the warm oracle, the
+    baselines) and writes their checkpoints; the evaluate stage only reads them.
+    """
+
+    seeds: list[int] = opt([0, 1, 2], help="GraphRec training seeds (train.seed is replaced by each); the first is the main model (model/), the others are trained into model_seed<N>/. Mean and spread over seeds go to the report.")
+    baselines: bool = opt(True, help="Tune, train and evaluate the baselines (section `baselines`).")
+    oracle: bool = opt(True, help="Train the warm oracle (GraphRec that saw part of each cold-test item's users) and report the cold-to-warm gap closed.")
+    ensemble: bool = opt(True, help="With two or more seeds: also evaluate their mean-of-scores ensemble (row graphrec_ensemble; no extra training) and record it in <run_dir>/ensemble.json, which serving then uses.")
+
+    def validate(self) -> None:
+        if not self.seeds:
+            raise ConfigError("seeds: at least one seed")
+        if len(set(self.seeds)) != len(self.seeds):
+            raise ConfigError(f"seeds: duplicate seeds in {self.seeds}")

@@ -43,3 +43,17 @@ class ModelConfig(StrictConfig):
             raise ConfigError(f"knn_k: must be >= 0, got {self.knn_k}")
         if self.knn_temperature <= 0:
             raise ConfigError(f"knn_temperature: must be > 0, got {self.knn_temperature}")
+
+    def restricted_to(self, available) -> "ModelConfig":
+        """This config with ``modalities`` / ``knn_modalities`` cut to the feature sets in ``available``.
+
+        E.g. ``encoders.enabled: [text]`` trains a text-only model instead of failing on the
+        missing image features. Raises ConfigError when none of the model's modalities is there.
+        """
+        have = [m for m in self.modalities if m in available]
+        if not have:
+            raise ConfigError(f"model.modalities {self.modalities}: no such feature set was encoded "
+                              f"(have {sorted(available)}); check encoders.enabled")
+        if have == list(self.modalities):
+            return self
+        return self.replace(modalities=have, knn_modalities=[m for m in self.knn_modalities if m in available])

@@ -7,13 +7,12 @@ several seeds anyway, so the ensemble costs no extra training (``suite.ensemble`
 Serving stays one inner product: with member serving spaces ``(u_k, i_k)`` (see
 :meth:`GraphRec.serving_embeddings`), users become ``[u_1, ..., u_M] / M`` and items
 ``[i_1, ..., i_M]``, so ``user . item = mean_k u_k . i_k`` = :meth:`score`. New items are
-embedded by every member (:meth:`embed_items` returns vectors in that joint space).
+embedded by every member (:meth:`embed_items` returns vectors in that joint space). The
+run's manifest of members is written and read by :mod:`graphrec.training.manifest`.
 """
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
 from typing import Sequence
 
 import torch
@@ -77,37 +76,3 @@ class GraphRecEnsemble:
             e = m.embed_items(features)  # (N, d) cold part
             out += [e, torch.zeros_like(e)]
         return torch.cat(out, 1)
-
-
-MANIFEST = "ensemble.json"
-
-
-def write_ensemble_manifest(run_dir: str | Path, member_dirs: Sequence[str | Path]) -> Path:
-    """Record the members (model directories, relative to ``run_dir``) and their checkpoints' signatures."""
-    from graphrec.stages import file_signature
-
-    run = Path(run_dir)
-    members = []
-    for d in member_dirs:
-        ckpt = Path(d) / "checkpoint.pt"
-        members.append({"dir": str(Path(d).resolve().relative_to(run.resolve())), "checkpoint": file_signature(ckpt)})
-    path = run / MANIFEST
-    path.write_text(json.dumps({"members": members, "score": "mean of member cosine scores"}, indent=1) + "\n")
-    return path
-
-
-def load_ensemble(run_dir: str | Path) -> tuple[GraphRecEnsemble | None, str]:
-    """The run's ensemble, or ``(None, why not)`` when there is no manifest or a member changed since."""
-    from graphrec.stages import file_signature
-    from graphrec.training.checkpoint import load_checkpoint
-
-    run = Path(run_dir)
-    path = run / MANIFEST
-    if not path.exists():
-        return None, f"no {MANIFEST} (written by `graphrec evaluate` with suite.ensemble and 2+ seeds)"
-    members = json.loads(path.read_text())["members"]
-    for m in members:
-        ckpt = run / m["dir"] / "checkpoint.pt"
-        if not ckpt.exists() or file_signature(ckpt) != m["checkpoint"]:
-            return None, f"{ckpt} is missing or changed since {path} was written (re-run `graphrec evaluate`)"
-    return GraphRecEnsemble([load_checkpoint(run / m["dir"] / "checkpoint.pt") for m in members]), "ok"

@@ -86,15 +86,24 @@ class GraphRec(nn.Module):
         self.item_id_emb = nn.Embedding(num_items, dim) if use_id_embedding else None
         self.mix_logit = nn.Parameter(torch.zeros(()))
         # Post-propagation correction of warm items, fitted only by the warm refinement stage
-        # (graphrec.training.refine) with everything else frozen; never propagated, so users and
+        # (graphrec.recipes.refine) with everything else frozen; never propagated, so users and
         # cold items are unaffected by it.
         self.warm_residual = nn.Parameter(torch.zeros(num_items, dim), requires_grad=False)
         # ... and of users when they score warm items (``normalize(u + r_u)``): same stage, same isolation.
         self.warm_user_residual = nn.Parameter(torch.zeros(num_users, dim), requires_grad=False)
         self.propagation = LightGCNPropagation(num_layers)
-        self._graph_ready = False
-        self._cache: tuple[torch.Tensor, torch.Tensor] | None = None
+        # Fixed graph state, set by set_graph(): registered (non-persistent) buffers, so .to(device)
+        # moves them; checkpoints store the graph *inputs* and rebuild the rest deterministically.
+        for name in self._GRAPH_BUFFERS:
+            self.register_buffer(name, None, persistent=False)
+        for m in dict.fromkeys(self.modalities + self.knn_modalities):
+            for kind in ("x", "mask", "knn_mean"):
+                self.register_buffer(f"{kind}__{m}", None, persistent=False)
+        #: eval-mode (user, item, collab) embeddings; cleared by train(), set_graph(), residual updates
+        self._eval_cache: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None
         self.reset_parameters()
+
+    _GRAPH_BUFFERS = ("train_edges", "warm", "warm_index", "adj", "knn_keys", "knn_idx", "knn_w")
 
     def reset_parameters(self) -> None:
         for p in self.projectors.values():
@@ -106,7 +115,7 @@ class GraphRec(nn.Module):
         nn.init.constant_(self.mix_logit, 0.0)
         nn.init.zeros_(self.warm_residual)
         nn.init.zeros_(self.warm_user_residual)
-        self._cache = None
+        self._eval_cache = None
 
     # ------------------------------------------------------------------ graph state
     def set_graph(self, train_edges: torch.Tensor, features: Features) -> None:
@@ -132,34 +141,54 @@ class GraphRec(nn.Module):
         if train_edges.numel() and (int(train_edges[0].max()) >= self.num_users or int(train_edges[1].max()) >= self.num_items):
             raise ValueError("GraphRec.set_graph: train edge index out of range of num_users/num_items")
         self.train_edges = train_edges.long()
-        self.features = {m: (x.float(), mask.bool()) for m, (x, mask) in features.items() if m in set(self.modalities + self.knn_modalities)}
+        for m, (x, mask) in features.items():
+            if m in self.modalities or m in self.knn_modalities:
+                setattr(self, f"x__{m}", x.float())
+                setattr(self, f"mask__{m}", mask.bool())
         self.warm = item_degree(self.train_edges, self.num_items) > 0  # (I,)
         self.warm_index = torch.nonzero(self.warm).flatten()  # (S,)
         self.adj = normalized_adjacency(self.train_edges, self.num_users, self.num_items)
         # train-fitted centring statistics for the kNN similarity (warm items only)
-        self.knn_mean = {}
+        feats = self.features
         for m in self.knn_modalities:
-            x, mask = self.features[m]
+            x, mask = feats[m]
             sel = mask & self.warm
-            self.knn_mean[m] = x[sel].mean(0) if sel.any() else torch.zeros(x.shape[1])
-        self.knn_keys = self._knn_vectors(self.features)[self.warm_index]  # (S, D)
+            setattr(self, f"knn_mean__{m}", x[sel].mean(0) if sel.any() else torch.zeros(x.shape[1]))
+        self.knn_keys = self._knn_vectors(feats)[self.warm_index]  # (S, D)
         pos = torch.full((self.num_items,), -1, dtype=torch.long)
         pos[self.warm_index] = torch.arange(len(self.warm_index))
         if self.knn_k > 0 and len(self.warm_index) > 1:
             self.knn_idx, self.knn_w = knn_graph_to_sources(
-                self._knn_vectors(self.features), self.knn_keys, self.knn_k, self.knn_temperature, exclude=pos
+                self._knn_vectors(feats), self.knn_keys, self.knn_k, self.knn_temperature, exclude=pos
             )
         else:
             self.knn_idx, self.knn_w = None, None
-        self._graph_ready = True
-        self._cache = None
+        self._eval_cache = None
+
+    @property
+    def features(self) -> Features:
+        """The attached item features ``{name: (x (I, D_m), mask (I,))}`` (buffers set by :meth:`set_graph`)."""
+        return {m: (getattr(self, f"x__{m}"), getattr(self, f"mask__{m}"))
+                for m in dict.fromkeys(self.modalities + self.knn_modalities) if getattr(self, f"x__{m}") is not None}
+
+    @property
+    def graph_ready(self) -> bool:
+        return self.adj is not None
+
+    def set_warm_residuals(self, item_res: torch.Tensor, user_res: torch.Tensor) -> None:
+        """Install warm-refinement residuals: ``item_res`` (S, d) for the warm items, ``user_res`` (U, d)."""
+        with torch.no_grad():
+            self.warm_residual[self.warm_index] = item_res
+            self.warm_user_residual.copy_(user_res)
+        self._eval_cache = None
 
     def _knn_vectors(self, features: Features) -> torch.Tensor:
-        parts = [centred_normalised(features[m][0].float(), features[m][1].bool(), self.knn_mean[m]) for m in self.knn_modalities]
+        parts = [centred_normalised(features[m][0].float(), features[m][1].bool(), getattr(self, f"knn_mean__{m}"))
+                 for m in self.knn_modalities]
         return torch.cat(parts, 1) / len(parts) ** 0.5  # (N, sum D)
 
     def _check_graph(self) -> None:
-        if not self._graph_ready:
+        if not self.graph_ready:
             raise RuntimeError("GraphRec: call set_graph(train_edges, features) first")
 
     # ------------------------------------------------------------------ item tower
@@ -215,22 +244,26 @@ class GraphRec(nn.Module):
 
     # ------------------------------------------------------------------ inference
     def train(self, mode: bool = True) -> "GraphRec":
-        self._cache = None
+        self._eval_cache = None
         return super().train(mode)
 
     @torch.no_grad()
+    def _eval_embeddings(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``(users, items, collab)``: normalised final embeddings and raw collaborative item
+        embeddings of a full forward pass; cached in eval mode (``_eval_cache``)."""
+        if self._eval_cache is not None and not self.training:
+            return self._eval_cache
+        out = self.propagate()
+        res = (nn.functional.normalize(out["user"], dim=-1), nn.functional.normalize(out["item"], dim=-1), out["collab"])
+        if not self.training:
+            self._eval_cache = res
+        return res
+
+    @torch.no_grad()
     def embeddings(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """Cached eval-mode ``(users (U, d), items (I, d))`` L2-normalised final embeddings."""
-        if self._cache is None or self.training:
-            out = self.propagate()
-            u = nn.functional.normalize(out["user"], dim=-1)
-            i = nn.functional.normalize(out["item"], dim=-1)
-            collab = out["collab"]
-            if self.training:
-                return u, i
-            self._cache = (u, i)
-            self._collab_cache = collab
-        return self._cache
+        """``(users (U, d), items (I, d))`` L2-normalised final embeddings (cached in eval mode)."""
+        u, i, _ = self._eval_embeddings()
+        return u, i
 
     @torch.no_grad()
     def score(self, users: torch.Tensor) -> torch.Tensor:
@@ -279,18 +312,16 @@ class GraphRec(nn.Module):
         missing = sorted(set(self.modalities + self.knn_modalities) - set(features))
         if missing:
             raise KeyError(f"GraphRec.embed_items: feature sets {missing} missing (have {sorted(features)})")
-        was_training = self.training
-        self.eval()
-        self.embeddings()
-        collab = self._collab_cache
+        if self.training:
+            raise RuntimeError("GraphRec.embed_items: call .eval() first (new items are embedded by the trained, "
+                               "eval-mode model)")
+        _, _, collab = self._eval_embeddings()
         content, _, _ = self.content_views(features)
         if self.knn_idx is not None:
             idx, w = knn_graph_to_sources(self._knn_vectors(features), self.knn_keys, self.knn_k, self.knn_temperature)
             cold = self.cold_view(content, idx, w, collab)
         else:
             cold = content
-        if was_training:
-            self.train()
         return nn.functional.normalize(cold, dim=-1)
 
     def score_items(self, users: torch.Tensor, item_emb: torch.Tensor) -> torch.Tensor:

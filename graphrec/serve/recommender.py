@@ -53,35 +53,39 @@ class Recommender:
         """Load a run directory written by ``graphrec run`` / ``graphrec train``.
 
         ``model``: ``"single"`` serves ``model/checkpoint.pt``; ``"ensemble"`` the seed ensemble
-        recorded by ``graphrec evaluate`` (``ensemble.json``; an error when absent or stale);
+        recorded by ``graphrec train`` (``ensemble.json``; an error when absent or stale);
         ``"auto"`` the ensemble when it is there and current, else the single model.
         """
         if model not in ("auto", "single", "ensemble"):
             raise ValueError(f"model must be 'auto', 'single' or 'ensemble', got {model!r}")
         from graphrec.config import Config
         from graphrec.data.tables import load_prepared
+        from graphrec.paths import ModelPaths, RunPaths
+        from graphrec.stages.base import outputs_verified
         from graphrec.training.checkpoint import load_checkpoint
+        from graphrec.training.manifest import load_ensemble
 
         run = Path(run_dir)
-        cfg_path = run / "config.yaml"
-        if not cfg_path.exists():
-            raise DataError(cfg_path, "not a graphrec run directory (no config.yaml); run `graphrec run` or `graphrec train` first")
-        cfg = Config.load_yaml(cfg_path)
-        ckpt = cfg.paths.model / "checkpoint.pt" if Path(cfg.run_dir) == run else run / "model" / "checkpoint.pt"
+        paths = RunPaths(run)
+        if not paths.config.exists():
+            raise DataError(paths.config, "not a graphrec run directory (no config.yaml); run `graphrec run` or `graphrec train` first")
+        ckpt = ModelPaths(paths.model).checkpoint
         if not ckpt.exists():
             raise DataError(ckpt, "no trained model; run `graphrec train` first")
+        ok, why = outputs_verified(paths.model)
+        if not ok:  # an interrupted or foreign training is never served
+            raise DataError(ckpt, f"not a finished training ({why}); rerun `graphrec train`")
         net = None
         if model != "single":
-            from graphrec.nn.ensemble import load_ensemble
-
-            net, why = load_ensemble(run)
+            net, why = load_ensemble(paths.ensemble_manifest)
             if net is None and model == "ensemble":
-                raise DataError(run / "ensemble.json", why)
-            if net is None and log is not None and (run / "ensemble.json").exists():
+                raise DataError(paths.ensemble_manifest, why)
+            if net is None and log is not None and paths.ensemble_manifest.exists():
                 log(f"serving the single model: {why}")
         net = net or load_checkpoint(ckpt)
-        interactions, items = load_prepared(run / "prepared")
-        rec = cls(net, items, interactions, cfg.encoders, run / "features", run / "serve", backend)
+        cfg = Config.load_yaml(paths.config)
+        interactions, items = load_prepared(paths.prepared)
+        rec = cls(net, items, interactions, cfg.encoders, paths.features, paths.serve, backend)
         rec._load_added()
         return rec
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import torch
 
+from graphrec.data.edges import PairSet
+
 
 class NegativeSampler:
     """Uniform negatives among warm (train) items, excluding each user's train positives.
@@ -24,25 +26,14 @@ class NegativeSampler:
 
     def __init__(self, train: torch.Tensor, num_items: int, max_tries: int = 10, dense_limit: int = 200_000_000) -> None:
         self.num_items = num_items
-        self.keys = torch.unique(train[0] * num_items + train[1])  # sorted (E,)
         self.candidates = torch.unique(train[1])  # warm items
         self.max_tries = max_tries
         self.num_unresolved = 0
         self.num_users = int(train[0].max()) + 1 if train.numel() else 0
-        self.dense = None
-        if self.num_users * num_items <= dense_limit:  # a (U, I) bitmap: one gather per lookup
-            self.dense = torch.zeros(self.num_users, num_items, dtype=torch.bool)
-            self.dense[train[0], train[1]] = True
+        self.pairs = PairSet(train, self.num_users, num_items, dense_limit)
 
     def _is_pos(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
-        if self.dense is not None:
-            if users.dim() == 2 and items.dim() == 2 and users.shape[1] == 1 and items.shape[0] == 1:
-                return self.dense[users[:, 0]][:, items[0]]
-            users, items = torch.broadcast_tensors(users, items)
-            return self.dense[users, items]
-        q = users * self.num_items + items
-        pos = torch.searchsorted(self.keys, q).clamp_max(len(self.keys) - 1)
-        return self.keys[pos] == q
+        return self.pairs.contains(users, items)
 
     def is_positive(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
         """True where ``(user, item)`` is a train edge. Shapes: broadcastable (..) -> (..) bool."""

@@ -1,4 +1,4 @@
-"""Seeding for reproducible CPU runs."""
+"""Seeding for reproducible CPU runs, and scoped torch thread counts."""
 
 from __future__ import annotations
 
@@ -28,3 +28,23 @@ def set_rng_state(state: dict, generator: torch.Generator) -> None:
     np.random.set_state(state["numpy"])
     torch.set_rng_state(state["torch"])
     generator.set_state(state["generator"])
+
+
+class torch_threads:
+    """Context manager setting ``torch.set_num_threads(n)`` for its body (``n <= 0``: leave it).
+
+    On a small, shared CPU, one thread avoids OpenMP contention that makes many small ops
+    10-100x slower; the previous setting is restored on exit (no global side effect).
+    """
+
+    def __init__(self, n: int) -> None:
+        self.n, self.prev = n, torch.get_num_threads()
+
+    def __enter__(self) -> "torch_threads":
+        self.prev = torch.get_num_threads()
+        if self.n > 0:
+            torch.set_num_threads(self.n)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        torch.set_num_threads(self.prev)

@@ -9,8 +9,8 @@ those items) is evaluated on exactly the same items and users' remaining interac
 Comparable numbers: evaluate *both* the oracle model and the ordinary cold-start models on
 the oracle data (``evaluate(scorer, oracle_data, settings=("cold", "cold_full"))``). Index
 spaces are identical, the moved interactions are known history there (excluded from
-rankings) and the positives are the same remaining half; :func:`gap_closed` then gives the
-share of the gap closed. This mirrors the "warm" upper bound in DropoutNet (Volkovs et al.,
+rankings) and the positives are the same remaining half;
+:func:`graphrec.evaluation.suite.gap_closed` then gives the share of the gap closed. This mirrors the "warm" upper bound in DropoutNet (Volkovs et al.,
 NeurIPS 2017) and the cold-vs-warm comparisons of ALDI (Huang et al., SIGIR 2023).
 
 Leakage note: in the oracle data cold-test items *do* have train edges by design; only the
@@ -18,8 +18,6 @@ oracle model (and its popularity / normalisation statistics) may be fitted on it
 """
 
 from __future__ import annotations
-
-import math
 
 import torch
 
@@ -69,13 +67,3 @@ def make_oracle_data(data: RecData, frac: float = 0.5, seed: int = 0) -> RecData
         features=dict(data.features), items=data.items)
     out.oracle_report = report
     return out
-
-
-def gap_closed(model: float, oracle: float, floor: float = 0.0) -> float:
-    """Share of the floor-to-oracle gap a model closes: ``(model - floor) / (oracle - floor)``.
-
-    ``floor`` is a reference without item knowledge (0, or e.g. the Random/Popularity
-    baseline); NaN when the oracle does not beat the floor.
-    """
-    den = oracle - floor
-    return (model - floor) / den if den > 0 and math.isfinite(den) else float("nan")

@@ -1,0 +1,135 @@
+"""Every path of a run, named in one place (nanoGPT's ``out_dir``, torchtune's checkpoint dir).
+
+:class:`RunPaths` is the layout of one run directory; each stage writes only under its own
+entry (prepare -> ``prepared/``, split -> ``split/``, encode -> ``features/``, train -> the
+model directories and ``baselines/``, evaluate -> ``evaluation/``). :class:`ModelPaths` names
+the files inside one trained model's directory. A benchmark run (``benchmark/run<r>/``) is a
+:class:`RunPaths` of its own that shares the parent run's prepared tables and feature store.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class ModelPaths:
+    """Files of one trained model directory (GraphRec seed, oracle, or a baseline)."""
+
+    root: Path
+
+    @property
+    def checkpoint(self) -> Path:
+        """Best-on-validation checkpoint (what evaluation and serving read)."""
+        return self.root / "checkpoint.pt"
+
+    @property
+    def last(self) -> Path:
+        """Latest training state (for resuming an interrupted training)."""
+        return self.root / "last.pt"
+
+    @property
+    def history(self) -> Path:
+        return self.root / "history.json"
+
+    @property
+    def config(self) -> Path:
+        return self.root / "config.yaml"
+
+    @property
+    def notes(self) -> Path:
+        return self.root / "notes.txt"
+
+    @property
+    def tensorboard(self) -> Path:
+        return self.root / "tb"
+
+    @property
+    def refine(self) -> Path:
+        return self.root / "warm_refine.json"
+
+    @property
+    def loss_weights_plot(self) -> Path:
+        return self.root / "loss_weights.png"
+
+    @property
+    def tuning(self) -> Path:
+        """Baselines: the validation trials that chose this model's parameters."""
+        return self.root / "tuning.json"
+
+    @property
+    def stamp(self) -> Path:
+        return self.root / "stage.json"
+
+
+@dataclass(frozen=True)
+class RunPaths:
+    """Where each stage writes inside ``root``.
+
+    Args:
+        root: the run directory.
+        shared: where the prepared tables and the feature store live when they are shared
+            with another run (a benchmark run uses its parent's); default ``root``.
+    """
+
+    root: Path
+    shared: Path | None = None
+
+    @property
+    def config(self) -> Path:
+        """The run's whole config (what serving reloads)."""
+        return self.root / "config.yaml"
+
+    @property
+    def prepared(self) -> Path:
+        return (self.shared or self.root) / "prepared"
+
+    @property
+    def features(self) -> Path:
+        return (self.shared or self.root) / "features"
+
+    @property
+    def split(self) -> Path:
+        return self.root / "split"
+
+    @property
+    def model(self) -> Path:
+        """The main GraphRec model (first training seed)."""
+        return self.root / "model"
+
+    def model_dir(self, seed: int, first_seed: int) -> Path:
+        """GraphRec model of one training seed: ``model/`` for the first seed, else ``model_seed<N>/``."""
+        return self.model if seed == first_seed else self.root / f"model_seed{seed}"
+
+    @property
+    def oracle(self) -> Path:
+        return self.root / "model_oracle"
+
+    @property
+    def baselines(self) -> Path:
+        return self.root / "baselines"
+
+    def baseline(self, name: str) -> Path:
+        return self.baselines / name
+
+    @property
+    def ensemble_manifest(self) -> Path:
+        return self.root / "ensemble.json"
+
+    @property
+    def evaluation(self) -> Path:
+        return self.root / "evaluation"
+
+    @property
+    def serve(self) -> Path:
+        """Items added at serving time (``add-items``, the service)."""
+        return self.root / "serve"
+
+    @property
+    def benchmark(self) -> Path:
+        return self.root / "benchmark"
+
+    def benchmark_run(self, run: int) -> "RunPaths":
+        """Run ``run`` of the item k-fold benchmark: own split, models and evaluation."""
+        return RunPaths(self.benchmark / f"run{run}", shared=self.shared or self.root)
