@@ -10,7 +10,7 @@ import torch
 from graphrec.data import RecData
 from graphrec.data.features import ItemFeatures
 from graphrec.evaluation.config import EvalConfig
-from graphrec.evaluation.fairness import (activity_groups, attribute_groups, choose_lambda, cold_inheritance,
+from graphrec.evaluation.fairness import (activity_groups, attribute_groups, choose_lambdas, cold_inheritance,
                                           exposure_counts, fairness_audit, fairness_markdown, gini, group_exposure,
                                           group_quality, item_groupings, mean_item_scores, neighbour_popularity,
                                           rerank_curve, run_fairness, setting_exposure, spearman)
@@ -206,12 +206,12 @@ def test_reranked_scorer_at_zero_evaluates_identically_and_large_lambda_raises_c
     assert curve[-1]["cold_slot_share@5"] == pytest.approx(1.0)  # cold items (pop 0) fill every list first
 
 
-def test_choose_lambda_largest_within_tolerance():
-    curve = [{"lam": 0.0, "recall@20": 0.50}, {"lam": 0.5, "recall@20": 0.48}, {"lam": 1.0, "recall@20": 0.46},
-             {"lam": 2.0, "recall@20": 0.30}]
-    assert choose_lambda(curve, 0.05) == 0.5
-    assert choose_lambda(curve, 0.10) == 1.0
-    assert choose_lambda(curve, 0.0) == 0.0
+def test_choose_lambdas_accuracy_and_exposure_points():
+    curve = [{"lam": 0.0, "recall@20": 0.50, "gini@20": 0.60}, {"lam": 0.5, "recall@20": 0.52, "gini@20": 0.55},
+             {"lam": 1.0, "recall@20": 0.50, "gini@20": 0.50}, {"lam": 2.0, "recall@20": 0.30, "gini@20": 0.40}]
+    assert choose_lambdas(curve, 0.05) == {"accuracy": 0.5, "exposure": 1.0}  # 0.50 >= 0.95 * 0.52
+    assert choose_lambdas(curve, 0.0) == {"accuracy": 0.5, "exposure": 0.5}
+    assert choose_lambdas(curve, 0.5) == {"accuracy": 0.5, "exposure": 2.0}
 
 
 def test_recommend_with_exposure_penalty():
@@ -258,12 +258,13 @@ def test_audit_is_json_and_holds_no_per_user_values(tmp_path):
     assert set(audit["models"]) == {"graphrec", "mf"}
     assert set(audit["models"]["mf"]["exposure"]) == {"warm"}
     assert "rho_score" in audit["models"]["graphrec"]["inheritance"]
-    assert audit["rerank"]["graphrec"]["chosen"] in (0.0, 1.0) and len(audit["rerank"]["graphrec"]["test"]) == 2
+    chosen = audit["rerank"]["graphrec"]["chosen"]
+    assert {chosen["accuracy"], chosen["exposure"]} <= {0.0, 1.0} and len(audit["rerank"]["graphrec"]["test"]) == 2
     assert not any(u in text for u in data.user_ids) and "ZIP0" not in text  # group aggregates only
     zipg = audit["models"]["graphrec"]["users"]["hybrid"]["zip"]
     assert zipg["groups"] == {} or all(lb.startswith("other") for lb in zipg["groups"])
     for part in ("## Fairness and exposure audit", "### Exposure summary", "per user gender group",
-                 "### Exposure re-ranking: graphrec", "(chosen)", "fairness_rerank.png"):
+                 "### Exposure re-ranking: graphrec", "(exposure", "fairness_rerank.png"):
         assert part in md
     assert fairness_markdown(audit).startswith("## Fairness and exposure audit")  # re-renders from the JSON
 
@@ -273,3 +274,11 @@ def test_audit_rejects_mixed_phases():
     sc = FixedScorer(torch.rand(data.num_users, data.num_items))
     with pytest.raises(ValueError, match="mix phases"):
         fairness_audit({"a": evaluate(sc, data, "val", ks=(20,)), "b": evaluate(sc, data, "test", ks=(20,))}, data)
+
+
+def test_report_places_extra_sections_before_the_budgets():
+    from graphrec.evaluation.report import render_report_md
+
+    md = render_report_md({"m": {"warm": {"recall@20": 0.5}}}, tuning_budgets={"m": "1 trial"},
+                          sections=["## Fairness and exposure audit\n\nbody\n"])
+    assert md.index("## Fairness and exposure audit") < md.index("## Tuning budgets")

@@ -213,9 +213,10 @@ def plot_rerank_curve(rerank: Mapping, path: str | Path, k: int = 20) -> Path:
     """Accuracy vs exposure over the re-ranking parameter: Recall@K against Gini and cold share.
 
     Args:
-        rerank: ``{model: {"test": [{"lam", "recall@k", "gini@k", "cold_slot_share@k", ...}], "chosen": lam}}``
-            (``fairness.json["rerank"]``); each point is labelled with its lambda, the lambda
-            chosen on validation is a star.
+        rerank: ``{model: {"test": [{"lam", "recall@k", "gini@k", "cold_slot_share@k", ...}],
+            "chosen": {"exposure": lam, "accuracy": lam}}}`` (``fairness.json["rerank"]``); each
+            point is labelled with its lambda; the points chosen on validation are marked (star:
+            exposure point, diamond: accuracy point).
         path: PNG file to write.
     """
     fig, axes = _figure(10, 4.2, ncols=2)
@@ -229,10 +230,12 @@ def plot_rerank_curve(rerank: Mapping, path: str | Path, k: int = 20) -> Path:
             (line,) = ax.plot(xs, ys, marker="o", label=m)
             for p, x, y in zip(pts, xs, ys):
                 ax.annotate(f"{p['lam']:g}", (x, y), textcoords="offset points", xytext=(3, 3), fontsize=6)
-            chosen = [p for p in pts if p["lam"] == cur.get("chosen")]
-            if chosen:
-                ax.scatter([chosen[0][xkey]], [chosen[0][f"recall@{k}"]], marker="*", s=160, color=line.get_color(),
-                           zorder=3, label=f"{m}: chosen lambda={cur['chosen']:g}")
+            for kind, marker in (("exposure", "*"), ("accuracy", "D")):
+                lam = (cur.get("chosen") or {}).get(kind)
+                chosen = [p for p in pts if p["lam"] == lam]
+                if chosen:
+                    ax.scatter([chosen[0][xkey]], [chosen[0][f"recall@{k}"]], marker=marker, s=150 if marker == "*" else 60,
+                               color=line.get_color(), edgecolors="black", zorder=3, label=f"{m}: {kind} point, lambda={lam:g}")
         if xkey.startswith("cold") and rerank:
             pos = next((p["cold_positive_share"] for cur in rerank.values() for p in cur.get("test") or []), None)
             if pos is not None:
