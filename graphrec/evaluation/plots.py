@@ -13,13 +13,13 @@ from typing import Mapping, Sequence
 from graphrec.evaluation.protocol import SETTINGS
 
 
-def _figure(width: float, height: float, ncols: int = 1):
+def _figure(width: float, height: float, ncols: int = 1, nrows: int = 1):
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=(width, height), dpi=120)
     FigureCanvasAgg(fig)
-    axes = [fig.add_subplot(1, ncols, j + 1) for j in range(ncols)]
+    axes = [fig.add_subplot(nrows, ncols, j + 1) for j in range(nrows * ncols)]
     return fig, axes
 
 
@@ -154,9 +154,8 @@ def plot_exposure_vs_relevance(audit: Mapping, path: str | Path, setting: str = 
     s = _audit_setting(audit, "exposure", setting)
     models = [m for m, e in audit["models"].items() if s in e["exposure"]]
     panels = [g for g in groupings if models and g in audit["models"][models[0]]["exposure"][s]["groups"]] or ["(none)"]
-    widths = [max(5.0, 0.5 * len(audit["models"][models[0]]["exposure"][s]["groups"].get(g, {})) * (1 + len(models) / 3))
-              for g in panels] if models else [5.0]
-    fig, axes = _figure(sum(widths), 4.2, ncols=len(panels))
+    sizes = [len(audit["models"][models[0]]["exposure"][s]["groups"].get(g, {})) if models else 1 for g in panels]
+    fig, axes = _figure(min(16.0, max(7.0, 0.35 * max(sizes) * (1 + len(models) / 3))), 3.6 * len(panels), nrows=len(panels))
     for ax, g in zip(axes, panels):
         if not models or g == "(none)":
             ax.set_title("no exposure audited")
@@ -189,7 +188,7 @@ def plot_user_group_quality(audit: Mapping, path: str | Path, setting: str = "hy
     models = [m for m, e in audit["models"].items() if s in e["users"]]
     panels = list(audit["user_groupings"]) if models else ["(none)"]
     sizes = [len(audit["models"][models[0]]["users"][s][g]["groups"]) if models else 1 for g in panels]
-    fig, axes = _figure(sum(max(3.5, 0.45 * n * (1 + len(models) / 3)) for n in sizes), 4.2, ncols=len(panels))
+    fig, axes = _figure(min(16.0, max(7.0, 0.35 * max(sizes) * (1 + len(models) / 3))), 3.4 * len(panels), nrows=len(panels))
     for ax, g in zip(axes, panels):
         if not models:
             ax.set_title("no user groups audited")
@@ -235,14 +234,14 @@ def plot_rerank_curve(rerank: Mapping, path: str | Path, k: int = 20) -> Path:
                 chosen = [p for p in pts if p["lam"] == lam]
                 if chosen:
                     ax.scatter([chosen[0][xkey]], [chosen[0][f"recall@{k}"]], marker=marker, s=150 if marker == "*" else 60,
-                               color=line.get_color(), edgecolors="black", zorder=3, label=f"{m}: {kind} point, lambda={lam:g}")
+                               color=line.get_color(), edgecolors="black", zorder=3)
         if xkey.startswith("cold") and rerank:
             pos = next((p["cold_positive_share"] for cur in rerank.values() for p in cur.get("test") or []), None)
             if pos is not None:
                 ax.axvline(pos, ls="--", lw=0.8, color="gray", label="cold share of test positives")
         ax.set_xlabel(xlabel)
         ax.set_ylabel(f"Recall@{k} (hybrid, test)")
-        ax.set_title("exposure re-ranking: accuracy vs exposure")
+        ax.set_title("exposure re-ranking (star: exposure point, diamond: accuracy point)", fontsize=9)
         if ax.lines:
             ax.legend(fontsize=7)
     return _save(fig, path)
