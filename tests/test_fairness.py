@@ -206,6 +206,19 @@ def test_reranked_scorer_at_zero_evaluates_identically_and_large_lambda_raises_c
     assert curve[-1]["cold_slot_share@5"] == pytest.approx(1.0)  # cold items (pop 0) fill every list first
 
 
+def test_reranked_scorer_leaves_the_wrapped_model_in_its_mode():
+    data = make_synthetic(num_users=20, num_items=30, seed=0)
+
+    class Net(torch.nn.Module):
+        def score(self, users):
+            assert not self.training
+            return torch.rand(users.numel(), data.num_items)
+
+    net = Net().eval()
+    evaluate(RerankedScorer(net, torch.arange(data.num_items), 0.5), data, "test", ("hybrid",), ks=(5,))
+    assert not net.training  # evaluate() must not switch the wrapped model to train mode afterwards
+
+
 def test_choose_lambdas_accuracy_and_exposure_points():
     curve = [{"lam": 0.0, "recall@20": 0.50, "gini@20": 0.60}, {"lam": 0.5, "recall@20": 0.52, "gini@20": 0.55},
              {"lam": 1.0, "recall@20": 0.50, "gini@20": 0.50}, {"lam": 2.0, "recall@20": 0.30, "gini@20": 0.40}]

@@ -266,24 +266,29 @@ def group_quality(per_user: Mapping[str, torch.Tensor], group: torch.Tensor, lab
         else:
             dropped = int(ix.numel())
     out: dict[str, Any] = {"groups": {}, "n_users_no_group": int((g < 0).sum()), "n_users_dropped": dropped}
+    v = torch.stack([vals[m] for m in metrics], 1)  # (n, M)
+    a = (1 - level) / 2
+    q = torch.tensor([a, 1 - a], dtype=torch.float64)
+    boot: dict[str, torch.Tensor] = {}
     for j, (lb, ix) in enumerate(keep.items()):
-        entry: dict[str, Any] = {"n_users": int(ix.numel())}
-        for m in metrics:
-            entry[m] = stats.bootstrap_ci(vals[m][ix], samples, level, seed + j)
-        out["groups"][lb] = entry
+        mean = v[ix].mean(0)  # (M,)
+        if samples > 0:
+            boot[lb] = stats.bootstrap_means(v[ix], samples, seed + j)  # (S, M), one resample set per group
+            lohi = torch.quantile(boot[lb], q, dim=0)  # (2, M)
+        else:
+            lohi = torch.stack([mean, mean])
+        out["groups"][lb] = {"n_users": int(ix.numel()), **{
+            m: {"mean": float(mean[c]), "lo": float(lohi[0, c]), "hi": float(lohi[1, c])} for c, m in enumerate(metrics)}}
     ranked = [lb for lb in keep if lb != pooled]
     if len(ranked) >= 2:
         out["gap"] = {}
-        a = (1 - level) / 2
-        for m in metrics:
+        for c, m in enumerate(metrics):
             best = max(ranked, key=lambda lb: out["groups"][lb][m]["mean"])
             worst = min(ranked, key=lambda lb: out["groups"][lb][m]["mean"])
             gap = out["groups"][best][m]["mean"] - out["groups"][worst][m]["mean"]
             lo = hi = gap
-            if samples > 0:
-                d = (stats.bootstrap_means(vals[m][keep[best]], samples, seed + 10_007)
-                     - stats.bootstrap_means(vals[m][keep[worst]], samples, seed + 20_011))
-                lo, hi = torch.quantile(d, torch.tensor([a, 1 - a], dtype=torch.float64)).tolist()
+            if samples > 0:  # the two groups' resamples are independent (different seeds)
+                lo, hi = torch.quantile(boot[best][:, c] - boot[worst][:, c], q).tolist()
             out["gap"][m] = {"best": best, "worst": worst, "gap": gap, "lo": lo, "hi": hi}
     return out
 

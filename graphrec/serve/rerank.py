@@ -130,6 +130,7 @@ class RerankedScorer(torch.nn.Module):
         if lam < 0:
             raise ValueError(f"exposure_penalty must be >= 0, got {lam}")
         self.scorer = scorer
+        self.training = bool(getattr(scorer, "training", False))  # so evaluate() restores the wrapped mode
         self.lam = float(lam)
         self.supports_cold = getattr(scorer, "supports_cold", True)
         self.register_buffer("pop_term", popularity_term(popularity))
