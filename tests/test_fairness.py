@@ -295,3 +295,11 @@ def test_report_places_extra_sections_before_the_budgets():
     md = render_report_md({"m": {"warm": {"recall@20": 0.5}}}, tuning_budgets={"m": "1 trial"},
                           sections=["## Fairness and exposure audit\n\nbody\n"])
     assert md.index("## Fairness and exposure audit") < md.index("## Tuning budgets")
+
+
+def test_cli_recommend_takes_the_exposure_penalty():
+    from graphrec.cli import build_parser
+
+    args = build_parser().parse_args(["recommend", "--user", "1", "--exposure-penalty", "0.5"])
+    assert args.exposure_penalty == 0.5
+    assert build_parser().parse_args(["recommend", "--user", "1"]).exposure_penalty == 0.0
