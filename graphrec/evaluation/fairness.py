@@ -641,16 +641,20 @@ def fairness_markdown(audit: Mapping[str, Any], *, user_settings: Sequence[str] 
             labels = list(dict.fromkeys(lb for m in have for lb in audit["models"][m]["users"][s][gname]["groups"]))
             if not labels:
                 continue
-            L += [f"### Recall@{k} per user {gname} group ({s})", ""]
+            L += [f"### Recall@{k} [95% CI] / NDCG@{k} per user {gname} group ({s})", ""]
             L += _head(["group", "users"] + have)
             for lb in labels:
                 n = first["groups"].get(lb, {}).get("n_users", "")
-                L.append(_row([lb, str(n)] + [_ci(audit["models"][m]["users"][s][gname]["groups"].get(lb, {}).get(f"recall@{k}"))
-                                             for m in have]))
+                cells = []
+                for m in have:
+                    grp = audit["models"][m]["users"][s][gname]["groups"].get(lb, {})
+                    cells.append(f"{_ci(grp.get(f'recall@{k}'))} / {_f((grp.get(f'ndcg@{k}') or {}).get('mean'))}")
+                L.append(_row([lb, str(n)] + cells))
             gaps = []
             for m in have:
-                gp = audit["models"][m]["users"][s][gname].get("gap", {}).get(f"recall@{k}")
-                gaps.append(f"{_f(gp['gap'])} [{_f(gp['lo'], 3)}, {_f(gp['hi'], 3)}]" if gp else "n/a")
+                gp = audit["models"][m]["users"][s][gname].get("gap", {})
+                r, nd = gp.get(f"recall@{k}"), gp.get(f"ndcg@{k}")
+                gaps.append(f"{_f(r['gap'])} [{_f(r['lo'], 3)}, {_f(r['hi'], 3)}] / {_f(nd['gap'])}" if r and nd else "n/a")
             L.append(_row(["**gap (best - worst)**", ""] + gaps))
             L.append("")
     # gap summary over settings
