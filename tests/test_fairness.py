@@ -219,12 +219,16 @@ def test_reranked_scorer_leaves_the_wrapped_model_in_its_mode():
     assert not net.training  # evaluate() must not switch the wrapped model to train mode afterwards
 
 
-def test_choose_lambdas_accuracy_and_exposure_points():
-    curve = [{"lam": 0.0, "recall@20": 0.50, "gini@20": 0.60}, {"lam": 0.5, "recall@20": 0.52, "gini@20": 0.55},
-             {"lam": 1.0, "recall@20": 0.50, "gini@20": 0.50}, {"lam": 2.0, "recall@20": 0.30, "gini@20": 0.40}]
-    assert choose_lambdas(curve, 0.05) == {"accuracy": 0.5, "exposure": 1.0}  # 0.50 >= 0.95 * 0.52
-    assert choose_lambdas(curve, 0.0) == {"accuracy": 0.5, "exposure": 0.5}
-    assert choose_lambdas(curve, 0.5) == {"accuracy": 0.5, "exposure": 2.0}
+def test_choose_lambdas_marks_accuracy_gini_and_calibrated_points():
+    def pt(lam, rec, gini, cold):
+        return {"lam": lam, "recall@20": rec, "gini@20": gini, "cold_slot_share@20": cold, "cold_positive_share": 0.4}
+
+    curve = [pt(0.0, 0.50, 0.60, 0.10), pt(0.5, 0.52, 0.55, 0.30), pt(1.0, 0.50, 0.50, 0.45), pt(2.0, 0.30, 0.40, 0.41)]
+    assert choose_lambdas(curve, 0.05) == {"accuracy": 0.5, "gini": 1.0, "calibrated": 1.0}  # 0.50 >= 0.95 * 0.52
+    assert choose_lambdas(curve, 0.0) == {"accuracy": 0.5, "gini": 0.5, "calibrated": 0.5}
+    assert choose_lambdas(curve, 0.5) == {"accuracy": 0.5, "gini": 2.0, "calibrated": 2.0}
+    curve[1]["cold_slot_share@20"] = 0.39
+    assert choose_lambdas(curve, 0.05)["calibrated"] == 0.5
 
 
 def test_recommend_with_exposure_penalty():
@@ -272,12 +276,13 @@ def test_audit_is_json_and_holds_no_per_user_values(tmp_path):
     assert set(audit["models"]["mf"]["exposure"]) == {"warm"}
     assert "rho_score" in audit["models"]["graphrec"]["inheritance"]
     chosen = audit["rerank"]["graphrec"]["chosen"]
-    assert {chosen["accuracy"], chosen["exposure"]} <= {0.0, 1.0} and len(audit["rerank"]["graphrec"]["test"]) == 2
+    assert set(chosen) == {"accuracy", "gini", "calibrated"} and set(chosen.values()) <= {0.0, 1.0}
+    assert len(audit["rerank"]["graphrec"]["test"]) == 2
     assert not any(u in text for u in data.user_ids) and "ZIP0" not in text  # group aggregates only
     zipg = audit["models"]["graphrec"]["users"]["hybrid"]["zip"]
     assert zipg["groups"] == {} or all(lb.startswith("other") for lb in zipg["groups"])
     for part in ("## Fairness and exposure audit", "### Exposure summary", "per user gender group",
-                 "### Exposure re-ranking: graphrec", "(exposure", "fairness_rerank.png"):
+                 "### Exposure re-ranking: graphrec", "(accuracy", "fairness_rerank.png"):
         assert part in md
     assert fairness_markdown(audit).startswith("## Fairness and exposure audit")  # re-renders from the JSON
 

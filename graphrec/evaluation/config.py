@@ -33,7 +33,7 @@ class EvalConfig(StrictConfig):
     fairness_min_group_users: int = opt(20, help="fairness: user groups with fewer evaluated users are pooled into 'other' (dropped if the pool is smaller)")
     inheritance_neighbors: int = opt(10, help="fairness: content neighbours (warm items) whose mean train popularity a cold item is compared with")
     rerank_lambdas: list[float] = opt([0.0, 0.1, 0.25, 0.5, 1.0, 2.0], help="exposure re-ranking: penalty values lambda of the accuracy-vs-exposure curve (hybrid setting; [] = no curve)")
-    rerank_tolerance: float = opt(0.05, help="exposure re-ranking: the exposure point is the lambda with the lowest validation Gini among those whose validation Recall@beyond_k is within this relative drop of the best")
+    rerank_tolerance: float = opt(0.05, help="exposure re-ranking: the marked 'gini' and 'calibrated' points are chosen among the lambdas whose validation Recall@beyond_k is within this relative drop of the best")
     rerank_models: list[str] = opt(["graphrec"], help="exposure re-ranking: models whose curve is computed (each lambda costs one validation and one test evaluation)")
 
     def validate(self) -> None:

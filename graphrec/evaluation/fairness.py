@@ -511,22 +511,30 @@ def rerank_curve(scorer, data: RecData, lams: Sequence[float], phase: str = "tes
     return out
 
 
-def choose_lambdas(val_curve: Sequence[Mapping[str, float]], tolerance: float = 0.05, k: int = 20) -> dict[str, float]:
-    """The two marked points of a validation curve.
+CHOICES = ("accuracy", "gini", "calibrated")
 
-    * ``"accuracy"``: the lambda with the best validation Recall@k (smallest on ties);
-    * ``"exposure"``: among the lambdas whose validation Recall@k is within ``tolerance``
-      (relative) of that best, the one with the lowest validation exposure Gini (smallest
-      lambda on ties): the most even exposure that costs at most ``tolerance`` of the accuracy.
+
+def choose_lambdas(val_curve: Sequence[Mapping[str, float]], tolerance: float = 0.05, k: int = 20) -> dict[str, float]:
+    """The marked points of a validation curve (:data:`CHOICES`).
+
+    * ``"accuracy"``: the lambda with the best validation Recall@k;
+    * among the lambdas whose validation Recall@k is within ``tolerance`` (relative) of that best:
+      ``"gini"``, the one with the lowest validation exposure Gini (the most even exposure), and
+      ``"calibrated"``, the one whose cold share of slots is closest to the cold share of the
+      positives (exposure proportional to relevance; Steck, "Calibrated Recommendations", RecSys 2018).
+
+    Ties go to the smaller lambda.
     """
     if not val_curve:
         raise ValueError("choose_lambdas: empty curve")
-    rk, gk = f"recall@{k}", f"gini@{k}"
+    rk, gk, ck = f"recall@{k}", f"gini@{k}", f"cold_slot_share@{k}"
     pts = sorted(val_curve, key=lambda p: p["lam"])
     best = max(pts, key=lambda p: p[rk])  # max keeps the first (smallest lambda) of equal values
     ok = [p for p in pts if p[rk] >= (1 - tolerance) * best[rk]]
-    fair = min(ok, key=lambda p: (p[gk] if math.isfinite(p[gk]) else math.inf, p["lam"]))
-    return {"accuracy": best["lam"], "exposure": fair["lam"]}
+    fin = lambda x: x if x is not None and math.isfinite(x) else math.inf  # noqa: E731
+    gini_pt = min(ok, key=lambda p: (fin(p.get(gk)), p["lam"]))
+    cal_pt = min(ok, key=lambda p: (fin(abs(p.get(ck, math.nan) - p.get("cold_positive_share", math.nan))), p["lam"]))
+    return {"accuracy": best["lam"], "gini": gini_pt["lam"], "calibrated": cal_pt["lam"]}
 
 
 # ----------------------------------------------------------------------------- outputs
@@ -676,19 +684,18 @@ def fairness_markdown(audit: Mapping[str, Any], *, user_settings: Sequence[str] 
         if not cur.get("test"):
             continue
         ch = cur.get("chosen") or {}
-        fair, acc = ch.get("exposure"), ch.get("accuracy")
         L += [f"### Exposure re-ranking: {m} (hybrid, {cur.get('report_phase', 'test')})", "",
               "score' = z_user(score) - lambda * z(log(1 + train popularity)) (`graphrec.serve.rerank`). "
-              "Points chosen on validation: **exposure** = the lowest validation exposure Gini among the lambdas "
-              f"whose validation Recall@{k} is within {100 * cur.get('tolerance', 0):g}% of the best; **accuracy** = "
-              f"the best validation Recall@{k}. Test values below are reported, not used for the choice."
-              + (f" Serve the exposure point with `graphrec recommend --exposure-penalty {fair:g}`." if fair is not None else ""),
-              ""]
+              f"Points chosen on validation: **accuracy** = the best validation Recall@{k}; among the lambdas "
+              f"within {100 * cur.get('tolerance', 0):g}% of that recall, **gini** = the lowest validation exposure "
+              "Gini and **calibrated** = the cold slot share closest to the cold share of validation positives. "
+              "Test values are reported, never used for the choice. Serve a point with "
+              "`graphrec recommend --exposure-penalty LAMBDA` (or `Recommender.recommend(..., exposure_penalty=LAMBDA)`).", ""]
         L += _head(["lambda", f"val Recall@{k}", f"val Gini@{k}", f"Recall@{k}", f"NDCG@{k}", f"Gini@{k}",
                     "cold slot share", "cold positive share"])
         val = {p["lam"]: p for p in cur.get("val", [])}
         for p in cur["test"]:
-            marks = [n for n, v in (("exposure", fair), ("accuracy", acc)) if v is not None and p["lam"] == v]
+            marks = [c for c in CHOICES if ch.get(c) is not None and p["lam"] == ch[c]]
             v = val.get(p["lam"], {})
             L.append(_row([f"{p['lam']:g}" + (f" ({', '.join(marks)})" if marks else ""), _f(v.get(f"recall@{k}")),
                            _f(v.get(f"gini@{k}")), _f(p[f"recall@{k}"]), _f(p[f"ndcg@{k}"]), _f(p[f"gini@{k}"]),
@@ -739,8 +746,8 @@ def run_fairness(results: Mapping[str, Any], data: RecData, user_attrs, out_dir:
         test = rerank_curve(scorers[m], data, ev.rerank_lambdas, "test", k, ev.batch_size)
         rerank[m] = {"val": val, "test": test, "chosen": chosen, "tolerance": ev.rerank_tolerance,
                      "select_phase": "val", "report_phase": "test"}
-        log(f"[evaluate] exposure re-ranking {m}: lambda chosen on validation = {chosen['exposure']:g} "
-            f"(most even exposure within {100 * ev.rerank_tolerance:g}% of the best recall; best recall at {chosen['accuracy']:g})")
+        log(f"[evaluate] exposure re-ranking {m}: lambdas chosen on validation: "
+            + ", ".join(f"{c} {chosen[c]:g}" for c in CHOICES))
     audit["rerank"] = rerank
     write_fairness(out / "fairness.json", audit)
     pl = [plots.plot_exposure_vs_relevance(audit, out / "fairness_exposure.png"),

@@ -213,9 +213,9 @@ def plot_rerank_curve(rerank: Mapping, path: str | Path, k: int = 20) -> Path:
 
     Args:
         rerank: ``{model: {"test": [{"lam", "recall@k", "gini@k", "cold_slot_share@k", ...}],
-            "chosen": {"exposure": lam, "accuracy": lam}}}`` (``fairness.json["rerank"]``); each
-            point is labelled with its lambda; the points chosen on validation are marked (star:
-            exposure point, diamond: accuracy point).
+            "chosen": {"accuracy": lam, "gini": lam, "calibrated": lam}}}`` (``fairness.json["rerank"]``);
+            each point is labelled with its lambda; the points chosen on validation are marked
+            (diamond: accuracy, star: gini, square: calibrated).
         path: PNG file to write.
     """
     fig, axes = _figure(10, 4.2, ncols=2)
@@ -229,11 +229,11 @@ def plot_rerank_curve(rerank: Mapping, path: str | Path, k: int = 20) -> Path:
             (line,) = ax.plot(xs, ys, marker="o", label=m)
             for p, x, y in zip(pts, xs, ys):
                 ax.annotate(f"{p['lam']:g}", (x, y), textcoords="offset points", xytext=(3, 3), fontsize=6)
-            for kind, marker in (("exposure", "*"), ("accuracy", "D")):
+            for kind, marker in (("gini", "*"), ("calibrated", "s"), ("accuracy", "D")):
                 lam = (cur.get("chosen") or {}).get(kind)
                 chosen = [p for p in pts if p["lam"] == lam]
                 if chosen:
-                    ax.scatter([chosen[0][xkey]], [chosen[0][f"recall@{k}"]], marker=marker, s=150 if marker == "*" else 60,
+                    ax.scatter([chosen[0][xkey]], [chosen[0][f"recall@{k}"]], marker=marker, s=160 if marker == "*" else 55,
                                color=line.get_color(), edgecolors="black", zorder=3)
         if xkey.startswith("cold") and rerank:
             pos = next((p["cold_positive_share"] for cur in rerank.values() for p in cur.get("test") or []), None)
@@ -241,7 +241,7 @@ def plot_rerank_curve(rerank: Mapping, path: str | Path, k: int = 20) -> Path:
                 ax.axvline(pos, ls="--", lw=0.8, color="gray", label="cold share of test positives")
         ax.set_xlabel(xlabel)
         ax.set_ylabel(f"Recall@{k} (hybrid, test)")
-        ax.set_title("exposure re-ranking (star: exposure point, diamond: accuracy point)", fontsize=9)
+        ax.set_title("exposure re-ranking; chosen on validation: diamond accuracy, star gini, square calibrated", fontsize=8)
         if ax.lines:
             ax.legend(fontsize=7)
     return _save(fig, path)
