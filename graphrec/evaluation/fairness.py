@@ -688,7 +688,8 @@ def fairness_markdown(audit: Mapping[str, Any], *, user_settings: Sequence[str] 
               "score' = z_user(score) - lambda * z(log(1 + train popularity)) (`graphrec.serve.rerank`). "
               f"Points chosen on validation: **accuracy** = the best validation Recall@{k}; among the lambdas "
               f"within {100 * cur.get('tolerance', 0):g}% of that recall, **gini** = the lowest validation exposure "
-              "Gini and **calibrated** = the cold slot share closest to the cold share of validation positives. "
+              "Gini and **calibrated** = the cold slot share closest to the cold share of validation positives"
+              f" ({_f(next((p.get('cold_positive_share') for p in cur.get('val', [])), None))}). "
               "Test values are reported, never used for the choice. Serve a point with "
               "`graphrec recommend --exposure-penalty LAMBDA` (or `Recommender.recommend(..., exposure_penalty=LAMBDA)`).", ""]
         L += _head(["lambda", f"val Recall@{k}", f"val Gini@{k}", f"Recall@{k}", f"NDCG@{k}", f"Gini@{k}",
