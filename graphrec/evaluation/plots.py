@@ -241,7 +241,9 @@ def plot_rerank_curve(rerank: Mapping, path: str | Path, k: int = 20) -> Path:
                 ax.axvline(pos, ls="--", lw=0.8, color="gray", label="cold share of test positives")
         ax.set_xlabel(xlabel)
         ax.set_ylabel(f"Recall@{k} (hybrid, test)")
-        ax.set_title("exposure re-ranking; chosen on validation: diamond accuracy, star gini, square calibrated", fontsize=8)
+        ax.set_title(f"Recall@{k} vs {'Gini' if xkey.startswith('gini') else 'cold share'}", fontsize=9)
         if ax.lines:
             ax.legend(fontsize=7)
+    fig.suptitle("exposure re-ranking over lambda; chosen on validation: diamond accuracy, star gini, square calibrated",
+                 fontsize=9)
     return _save(fig, path)
