@@ -6,7 +6,9 @@ Usage::
         --user-col user --item-col item --rating-col rating --rating-threshold 4 \
         --text-cols title description --image-col image --out runs/mydata/prepared
 
-Writes graphrec's canonical tables (see :mod:`graphrec.data.tables`) and ``prep_report.json``.
+Writes graphrec's canonical tables (see :mod:`graphrec.data.tables`) and ``prep_report.json``;
+with ``--users`` (``users_file``) also ``users.csv``, audit-only user attributes
+(:mod:`graphrec.data.users`).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from pathlib import Path
 from graphrec.data.config import DataConfig
 from graphrec.data.report import DataError, PrepReport
 from graphrec.data.tables import TableSpec, build_canonical, read_table, write_prepared
+from graphrec.data.users import prepare_users, write_users
 
 
 def spec_from_config(cfg: DataConfig) -> TableSpec:
@@ -28,6 +31,8 @@ def spec_from_config(cfg: DataConfig) -> TableSpec:
         rating_col=cfg.rating_col, rating_threshold=cfg.rating_threshold, text_cols=list(cfg.text_cols),
         title_col=cfg.title_col, image_col=cfg.image_col, genres_col=cfg.genres_col,
         min_user_interactions=cfg.min_user_interactions, max_items=cfg.max_items, sample_seed=cfg.sample_seed,
+        users_file=root / cfg.users_file if cfg.users_file else None, user_id_col=cfg.user_id_col,
+        user_attribute_cols=list(cfg.user_attribute_cols),
     )
 
 
@@ -38,7 +43,9 @@ def prepare(spec: TableSpec, out_dir: str | Path) -> PrepReport:
     raw_inter = read_table(spec.interactions_file, inter_cols)
     raw_items = read_table(spec.items_file, list(dict.fromkeys(item_cols)))
     inter, items, report = build_canonical(raw_inter, raw_items, spec)
+    users = prepare_users(spec.users_file, "generic", inter, report, spec.user_id_col, spec.user_attribute_cols)
     write_prepared(out_dir, inter, items, report)
+    write_users(out_dir, users)
     return report
 
 
@@ -57,12 +64,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--image-col", default=None, help="image path column, relative to the items file's folder")
     p.add_argument("--genres-col", default=None)
     p.add_argument("--min-user-interactions", type=int, default=2)
+    p.add_argument("--users", default=None, help="optional users CSV/TSV of audit-only attributes (fairness audit)")
+    p.add_argument("--user-id-col", default="user_id", help="user id column of --users")
+    p.add_argument("--user-attribute-cols", nargs="*", default=[], help="audited columns of --users (default: all)")
     a = p.parse_args(argv)
     spec = TableSpec(
         interactions_file=Path(a.interactions), items_file=Path(a.items), user_col=a.user_col,
         item_col=a.item_col, timestamp_col=a.timestamp_col, rating_col=a.rating_col,
         rating_threshold=a.rating_threshold, text_cols=a.text_cols, title_col=a.title_col,
-        image_col=a.image_col, genres_col=a.genres_col, min_user_interactions=a.min_user_interactions)
+        image_col=a.image_col, genres_col=a.genres_col, min_user_interactions=a.min_user_interactions,
+        users_file=Path(a.users) if a.users else None, user_id_col=a.user_id_col,
+        user_attribute_cols=a.user_attribute_cols)
     try:
         report = prepare(spec, a.out)
     except DataError as exc:

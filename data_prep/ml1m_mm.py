@@ -2,7 +2,9 @@
 
 Reads ``interactions.csv`` (``user_id,movie_id``: ratings >= 4), ``items.csv`` (one row per movie)
 and ``images/{movie_id}.jpg`` from the data set directory, which is never copied: image paths in
-the prepared ``items.csv`` point back to it.
+the prepared ``items.csv`` point back to it. ``users.dat`` (when present) becomes the prepared
+``users.csv`` of audit-only user attributes (gender, age band, occupation; never the zip code;
+see :mod:`graphrec.data.users`).
 
 Usage::
 
@@ -17,13 +19,18 @@ from pathlib import Path
 
 from graphrec.data.report import DataError, PrepReport
 from graphrec.data.tables import TableSpec, build_canonical, read_table, write_prepared
+from graphrec.data.users import prepare_users, write_users
 
 ITEM_COLS = ["movie_id", "title", "genres", "year", "plot_text", "director", "actors", "has_image"]
 
 
 def prepare(source: str | Path, out_dir: str | Path, min_user_interactions: int = 2, max_items: int = 0,
-            sample_seed: int = 0) -> PrepReport:
-    """Turn the ml1m-mm directory ``source`` into canonical tables in ``out_dir``."""
+            sample_seed: int = 0, users_file: str | None = None) -> PrepReport:
+    """Turn the ml1m-mm directory ``source`` into canonical tables in ``out_dir``.
+
+    ``users_file``: None reads ``source/users.dat`` when it exists (flagged ``no_users_file``
+    otherwise); a path (relative to ``source``) must exist; ``""`` reads no users file.
+    """
     src = Path(source).resolve()
     if not src.is_dir():
         raise DataError(src, "data set directory not found (expected ml1m-mm: interactions.csv, items.csv, images/)")
@@ -41,7 +48,16 @@ def prepare(source: str | Path, out_dir: str | Path, min_user_interactions: int 
         min_user_interactions=min_user_interactions, max_items=max_items, sample_seed=sample_seed,
     )
     inter, items, report = build_canonical(raw_inter, raw_items, spec, source=str(src))
+    users_path = None
+    if users_file is None:
+        users_path = src / "users.dat" if (src / "users.dat").is_file() else None
+        if users_path is None:
+            report.flag("no_users_file", 1, [f"{src / 'users.dat'} not found: the fairness audit groups users by activity only"])
+    elif users_file:
+        users_path = src / users_file
+    users = prepare_users(users_path, "ml1m-mm", inter, report)
     write_prepared(out_dir, inter, items, report)
+    write_users(out_dir, users)
     return report
 
 

@@ -46,6 +46,10 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--user", "-u", action="append", required=True, help="user id (repeatable)")
     r.add_argument("--k", "-k", type=int, default=10, help="number of items (default: 10)")
     r.add_argument("--include-seen", action="store_true", help="do not exclude the user's known interactions")
+    r.add_argument("--exposure-penalty", type=float, default=0.0, metavar="LAMBDA",
+                   help="exposure-aware re-ranking: lambda >= 0 moves popular items down and cold/new items up "
+                        "(0 = the model's ranking; graphrec evaluate reports the curve and the lambda chosen on "
+                        "validation in fairness.json)")
     a = sub.add_parser("add-items", help="add new items (CSV) to a trained run without retraining",
                        description="embed new items from content alone (CSV: item_id, text and/or "
                                    "title/genres/plot..., optional image_path) and make them recommendable")
@@ -119,9 +123,13 @@ def _serve(args: argparse.Namespace, cfg: Config) -> int:
         print(f"added {len(added)} items to {cfg.run_dir} (now {len(rec.index):,} recommendable items)")
         return 0
     try:
-        table = rec.recommend(args.user, k=args.k, exclude_seen=not args.include_seen)
+        table = rec.recommend(args.user, k=args.k, exclude_seen=not args.include_seen,
+                              exposure_penalty=args.exposure_penalty)
     except KeyError as exc:
         print(f"graphrec recommend: error: {exc.args[0]}", file=sys.stderr)
+        return 2
+    except ValueError as exc:  # e.g. a negative --exposure-penalty
+        print(f"graphrec recommend: error: {exc}", file=sys.stderr)
         return 2
     for u, grp in table.groupby("user_id", sort=False):
         print(f"top {args.k} for user {u}:")

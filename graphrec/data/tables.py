@@ -61,6 +61,9 @@ class TableSpec:
     min_user_interactions: int = 2
     max_items: int = 0  # > 0: keep a seeded random sample of this many items (quick runs)
     sample_seed: int = 0
+    users_file: Path | None = None  # audit-only user attributes (graphrec.data.users)
+    user_id_col: str = "user_id"
+    user_attribute_cols: list[str] = field(default_factory=list)
 
 
 def _rows(mask: pd.Series) -> list[int]:

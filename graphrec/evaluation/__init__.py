@@ -1,7 +1,7 @@
 """Evaluation: full-ranking cold/warm/hybrid protocol, metrics, statistics, reports, plots.
 
 Import from the submodules (``graphrec.evaluation.protocol``, ``.metrics``, ``.stats``,
-``.beyond``, ``.oracle``, ``.report``, ``.plots``, ``.config``); the names below are the
+``.beyond``, ``.fairness``, ``.oracle``, ``.report``, ``.plots``, ``.config``); the names below are the
 most used ones. Plotting (matplotlib) is imported only inside :mod:`.plots` functions.
 """
 

@@ -28,6 +28,13 @@ class EvalConfig(StrictConfig):
     oracle_frac: float = opt(0.5, help="warm oracle: share of each cold-test item's interactions moved to train")
     oracle_seed: int = opt(0, help="seed of the warm-oracle split")
     progress: bool = opt(True, help="show tqdm progress bars")
+    fairness: bool = opt(True, help="fairness and exposure audit (graphrec.evaluation.fairness): fairness.json, report section, plots; K = beyond_k")
+    activity_buckets: int = opt(4, help="fairness: user groups by train history length, this many quantile buckets")
+    fairness_min_group_users: int = opt(20, help="fairness: user groups with fewer evaluated users are pooled into 'other' (dropped if the pool is smaller)")
+    inheritance_neighbors: int = opt(10, help="fairness: content neighbours (warm items) whose mean train popularity a cold item is compared with")
+    rerank_lambdas: list[float] = opt([0.0, 0.1, 0.25, 0.5, 1.0, 2.0], help="exposure re-ranking: penalty values lambda of the accuracy-vs-exposure curve (hybrid setting; [] = no curve)")
+    rerank_tolerance: float = opt(0.05, help="exposure re-ranking: the marked 'gini' and 'calibrated' points are chosen among the lambdas whose validation Recall@beyond_k is within this relative drop of the best")
+    rerank_models: list[str] = opt(["graphrec"], help="exposure re-ranking: models whose curve is computed (each lambda costs one validation and one test evaluation)")
 
     def validate(self) -> None:
         bad = [s for s in self.settings if s not in _SETTINGS]
@@ -56,6 +63,16 @@ class EvalConfig(StrictConfig):
             raise ConfigError(f"tail_frac: must be in (0, 1), got {self.tail_frac}")
         if self.popularity_buckets < 1:
             raise ConfigError(f"popularity_buckets: must be >= 1, got {self.popularity_buckets}")
+        if self.activity_buckets < 1:
+            raise ConfigError(f"activity_buckets: must be >= 1, got {self.activity_buckets}")
+        if self.fairness_min_group_users < 1:
+            raise ConfigError(f"fairness_min_group_users: must be >= 1, got {self.fairness_min_group_users}")
+        if self.inheritance_neighbors < 1:
+            raise ConfigError(f"inheritance_neighbors: must be >= 1, got {self.inheritance_neighbors}")
+        if any(x < 0 for x in self.rerank_lambdas):
+            raise ConfigError(f"rerank_lambdas: penalties must be >= 0, got {self.rerank_lambdas}")
+        if not 0 <= self.rerank_tolerance < 1:
+            raise ConfigError(f"rerank_tolerance: must be in [0, 1), got {self.rerank_tolerance}")
         if not 0 < self.oracle_frac < 1:
             raise ConfigError(f"oracle_frac: must be in (0, 1), got {self.oracle_frac}")
 

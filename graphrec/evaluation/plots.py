@@ -13,13 +13,13 @@ from typing import Mapping, Sequence
 from graphrec.evaluation.protocol import SETTINGS
 
 
-def _figure(width: float, height: float, ncols: int = 1):
+def _figure(width: float, height: float, ncols: int = 1, nrows: int = 1):
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=(width, height), dpi=120)
     FigureCanvasAgg(fig)
-    axes = [fig.add_subplot(1, ncols, j + 1) for j in range(ncols)]
+    axes = [fig.add_subplot(nrows, ncols, j + 1) for j in range(nrows * ncols)]
     return fig, axes
 
 
@@ -132,4 +132,118 @@ def plot_training_curves(curves: Mapping[str, Sequence[Mapping[str, float]]], pa
         ax.set_title(key)
         if ax.lines:
             ax.legend(fontsize=7)
+    return _save(fig, path)
+
+
+def _audit_setting(audit: Mapping, side: str, prefer: str = "hybrid") -> str | None:
+    """``prefer`` if some model has it on ``side`` ("exposure" / "users"), else the first setting any model has."""
+    have = [s for s in SETTINGS if any(s in m.get(side, {}) for m in audit["models"].values())]
+    return prefer if prefer in have else (have[0] if have else None)
+
+
+def plot_exposure_vs_relevance(audit: Mapping, path: str | Path, setting: str = "hybrid",
+                               groupings: Sequence[str] = ("popularity", "genre")) -> Path:
+    """Exposure share per item group next to the group's share of test positives, one bar per model.
+
+    Args:
+        audit: :func:`graphrec.evaluation.fairness.fairness_audit` output.
+        path: PNG file to write.
+        setting: the setting drawn (falls back to the first one audited).
+        groupings: item groupings, one panel each (those absent are skipped).
+    """
+    s = _audit_setting(audit, "exposure", setting)
+    models = [m for m, e in audit["models"].items() if s in e["exposure"]]
+    panels = [g for g in groupings if models and g in audit["models"][models[0]]["exposure"][s]["groups"]] or ["(none)"]
+    sizes = [len(audit["models"][models[0]]["exposure"][s]["groups"].get(g, {})) if models else 1 for g in panels]
+    fig, axes = _figure(min(16.0, max(7.0, 0.35 * max(sizes) * (1 + len(models) / 3))), 3.6 * len(panels), nrows=len(panels))
+    for ax, g in zip(axes, panels):
+        if not models or g == "(none)":
+            ax.set_title("no exposure audited")
+            continue
+        first = audit["models"][models[0]]["exposure"][s]["groups"][g]
+        labels = list(first)
+        series = {"test positives": [first[lb]["positive_share"] for lb in labels]}
+        for m in models:
+            grp = audit["models"][m]["exposure"][s]["groups"][g]
+            series[m] = [grp.get(lb, {}).get("exposure_share", float("nan")) for lb in labels]
+        _grouped_bars(ax, labels, series)
+        ax.set_xticklabels(labels, rotation=30 if len(labels) > 4 else 15, ha="right", fontsize=7)
+        ax.set_ylabel(f"share of top-{audit['k']} slots / of positives")
+        ax.set_title(f"exposure vs relevance per {g} group ({s})")
+        ax.legend(fontsize=7, ncol=2)
+    return _save(fig, path)
+
+
+def plot_user_group_quality(audit: Mapping, path: str | Path, setting: str = "hybrid", metric: str | None = None) -> Path:
+    """Recall@K per user group (activity and each user attribute), one bar per model, 95% intervals.
+
+    Args:
+        audit: :func:`graphrec.evaluation.fairness.fairness_audit` output.
+        path: PNG file to write.
+        setting: the setting drawn (falls back to the first one audited).
+        metric: per-user metric (default ``recall@<k>``).
+    """
+    metric = metric or f"recall@{audit['k']}"
+    s = _audit_setting(audit, "users", setting)
+    models = [m for m, e in audit["models"].items() if s in e["users"]]
+    panels = list(audit["user_groupings"]) if models else ["(none)"]
+    sizes = [len(audit["models"][models[0]]["users"][s][g]["groups"]) if models else 1 for g in panels]
+    fig, axes = _figure(min(16.0, max(7.0, 0.35 * max(sizes) * (1 + len(models) / 3))), 3.4 * len(panels), nrows=len(panels))
+    for ax, g in zip(axes, panels):
+        if not models:
+            ax.set_title("no user groups audited")
+            continue
+        labels = list(dict.fromkeys(lb for m in models for lb in audit["models"][m]["users"][s][g]["groups"]))
+        series, errors = {}, {}
+        for m in models:
+            grp = audit["models"][m]["users"][s][g]["groups"]
+            iv = [grp.get(lb, {}).get(metric) or {} for lb in labels]
+            series[m] = [d.get("mean", float("nan")) for d in iv]
+            errors[m] = [(d.get("lo", 0.0), d.get("hi", 0.0)) if d else (0.0, 0.0) for d in iv]
+        _grouped_bars(ax, labels, series, errors)
+        ax.set_xticklabels(labels, rotation=30 if len(labels) > 4 else 15, ha="right", fontsize=7)
+        ax.set_ylabel(metric)
+        ax.set_title(f"{metric} per user {g} group ({s})")
+        ax.legend(fontsize=7, ncol=2)
+    return _save(fig, path)
+
+
+def plot_rerank_curve(rerank: Mapping, path: str | Path, k: int = 20) -> Path:
+    """Accuracy vs exposure over the re-ranking parameter: Recall@K against Gini and cold share.
+
+    Args:
+        rerank: ``{model: {"test": [{"lam", "recall@k", "gini@k", "cold_slot_share@k", ...}],
+            "chosen": {"accuracy": lam, "gini": lam, "calibrated": lam}}}`` (``fairness.json["rerank"]``);
+            each point is labelled with its lambda; the points chosen on validation are marked
+            (diamond: accuracy, star: gini, square: calibrated).
+        path: PNG file to write.
+    """
+    fig, axes = _figure(10, 4.2, ncols=2)
+    for ax, (xkey, xlabel) in zip(axes, [(f"gini@{k}", f"exposure Gini@{k} (hybrid)"),
+                                         (f"cold_slot_share@{k}", "cold share of hybrid slots")]):
+        for m, cur in rerank.items():
+            pts = cur.get("test") or []
+            if not pts:
+                continue
+            xs, ys = [p[xkey] for p in pts], [p[f"recall@{k}"] for p in pts]
+            (line,) = ax.plot(xs, ys, marker="o", label=m)
+            for p, x, y in zip(pts, xs, ys):
+                ax.annotate(f"{p['lam']:g}", (x, y), textcoords="offset points", xytext=(3, 3), fontsize=6)
+            for kind, marker in (("gini", "*"), ("calibrated", "s"), ("accuracy", "D")):
+                lam = (cur.get("chosen") or {}).get(kind)
+                chosen = [p for p in pts if p["lam"] == lam]
+                if chosen:
+                    ax.scatter([chosen[0][xkey]], [chosen[0][f"recall@{k}"]], marker=marker, s=160 if marker == "*" else 55,
+                               color=line.get_color(), edgecolors="black", zorder=3)
+        if xkey.startswith("cold") and rerank:
+            pos = next((p["cold_positive_share"] for cur in rerank.values() for p in cur.get("test") or []), None)
+            if pos is not None:
+                ax.axvline(pos, ls="--", lw=0.8, color="gray", label="cold share of test positives")
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(f"Recall@{k} (hybrid, test)")
+        ax.set_title(f"Recall@{k} vs {'Gini' if xkey.startswith('gini') else 'cold share'}", fontsize=9)
+        if ax.lines:
+            ax.legend(fontsize=7)
+    fig.suptitle("exposure re-ranking over lambda; chosen on validation: diamond accuracy, star gini, square calibrated",
+                 fontsize=9)
     return _save(fig, path)

@@ -109,8 +109,13 @@ def render_report_md(
     remarks: Sequence[str] = (),
     plots: Sequence[str | Path] = (),
     missing_modality: Mapping[str, Mapping[str, float]] | None = None,
+    sections: Sequence[str] = (),
 ) -> str:
-    """The Markdown report as a string (see :func:`write_report_md`)."""
+    """The Markdown report as a string (see :func:`write_report_md`).
+
+    ``sections``: ready Markdown sections (e.g. :func:`graphrec.evaluation.fairness.run_fairness`'s)
+    placed after the tables and before the tuning budgets, notes and plots.
+    """
     check_results(results)
     models = list(results)
     lines = [f"# {title}", ""]
@@ -175,6 +180,8 @@ def render_report_md(
                   "from every cold item (zero features, mask off) and scores again; `both` = nothing removed.", ""]
         cols = list(dict.fromkeys(c for v in missing_modality.values() for c in v))
         lines += _table(list(missing_modality), cols, lambda m, c: _fmt(missing_modality[m].get(c))) + [""]
+    for sec in sections:
+        lines += [sec.rstrip("\n"), ""]
     if tuning_budgets:
         lines += ["## Tuning budgets", "", "Selected on validation only; test read once.", "",
                   "| model | budget |", "| --- | --- |"]
@@ -211,7 +218,8 @@ def write_report_md(
         command: the exact command line that produced the run.
         tuning_budgets: ``{model: "20 trials ..." or {"trials": 20, "grid": ...}}``.
         **kwargs: keyword options of :func:`render_report_md` (``beyond``, ``buckets``,
-            ``oracle``, ``remarks``, ``plots`` (paths relative to the report), ``metrics``, ``title``).
+            ``oracle``, ``remarks``, ``plots`` (paths relative to the report), ``metrics``, ``title``,
+            ``sections`` (extra Markdown sections, e.g. the fairness audit)).
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

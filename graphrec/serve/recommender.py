@@ -111,8 +111,16 @@ class Recommender:
         return f"{kind}:{self.index.emb.shape[1]}:{sorted(getattr(self.model, 'fingerprints', {}).items())}"
 
     # ------------------------------------------------------------------ recommend
-    def recommend(self, user_ids: list[str] | str, k: int = 10, exclude_seen: bool = True) -> pd.DataFrame:
+    def recommend(self, user_ids: list[str] | str, k: int = 10, exclude_seen: bool = True,
+                  exposure_penalty: float = 0.0) -> pd.DataFrame:
         """Top-k items per user with titles and scores, excluding what each user interacted with.
+
+        ``exposure_penalty`` (lambda >= 0, default 0 = the model's ranking) re-ranks the whole
+        catalogue by ``z_user(score) - lambda * z(log(1 + popularity))``
+        (:mod:`graphrec.serve.rerank`; popularity = the served history's interactions per item,
+        0 for added items), moving popular items down and cold / new items up; ``score`` is
+        then the penalised score. ``graphrec evaluate`` reports the accuracy-vs-exposure curve
+        and the lambda chosen on validation (``fairness.json``).
 
         Returns a DataFrame with columns ``user_id, rank, item_id, title, score``.
         """
@@ -126,7 +134,13 @@ class Recommender:
             raise ValueError(f"k must be >= 1, got {k}")
         q = self.user_emb[torch.tensor([self.user_pos[u] for u in user_ids])]
         exclude = [self._history.get(u, []) for u in user_ids] if exclude_seen else None
-        scores, pos = self.index.search(q, k, exclude)
+        if exposure_penalty:
+            from graphrec.serve.rerank import popularity_term, rerank_topk
+
+            scores, pos = rerank_topk(q.float() @ self.index.emb.T, popularity_term(self.popularity()),
+                                      exposure_penalty, k, exclude)
+        else:
+            scores, pos = self.index.search(q, k, exclude)
         rows = []
         for r, u in enumerate(user_ids):
             for rank, (s, p) in enumerate(zip(scores[r].tolist(), pos[r].tolist()), 1):
@@ -136,6 +150,15 @@ class Recommender:
                 title = self.items["title"].get(iid, "") if "title" in self.items else ""
                 rows.append((u, rank, iid, title, float(s)))
         return pd.DataFrame(rows, columns=["user_id", "rank", "item_id", "title", "score"])
+
+    def popularity(self) -> torch.Tensor:
+        """(len(index),) known interactions per served item (history users), 0 for added items."""
+        if getattr(self, "_pop", None) is None or self._pop.numel() != len(self.index):
+            counts = torch.zeros(len(self.index), dtype=torch.long)
+            for items in self._history.values():
+                counts[torch.as_tensor(sorted(set(items)), dtype=torch.long)] += 1
+            self._pop = counts
+        return self._pop
 
     # ------------------------------------------------------------------ new items
     def add_items(self, items: pd.DataFrame | str | Path, persist: bool = True, progress: bool = True) -> pd.DataFrame:
