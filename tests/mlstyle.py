@@ -61,3 +61,35 @@ def write_movielens_style(root: Path, n_users: int = 40, n_movies: int = 60, per
     movies.to_csv(out["movies"], index=False)
     users.to_csv(out["users"], index=False)
     return out
+
+
+#: Overrides that make a run on this data fast and encoder-free (tests.fakes encoders).
+FAST = {"encoders.text.name": "fake_text", "encoders.image.name": "fake_image", "encoders.num_workers": 0,
+        "model.dim": 16, "model.proj_hidden": 16, "train.epochs": 2, "train.batch_size": 256,
+        "train.num_negatives": 16, "train.tensorboard": False, "train.warm_refine_epochs": 1,
+        "suite.seeds": [0], "suite.oracle": False, "baselines.names": ["popularity", "content_knn"],
+        "eval.bootstrap_samples": 10}
+
+
+def build_trained_run(root: Path, images: bool = True, seed: int = 0):
+    """``graphrec init`` on a MovieLens-style data set, then prepare, split, encode and train (fake encoders).
+
+    Returns ``(run_dir, config)``; no evaluation (the service needs only the model).
+    """
+    import fakes  # noqa: F401  (registers fake_text / fake_image)
+
+    from graphrec import stages
+    from graphrec.config import load_config
+    from graphrec.init_config import propose_config, write_config
+
+    files = write_movielens_style(root / "data", seed=seed, images=images)
+    prop = propose_config(files["ratings"], files["movies"], run_dir=str(root / "run"), relative_to=root)
+    write_config(prop, root / "config.yaml")
+    cfg = load_config(root / "config.yaml").with_overrides(FAST)
+    cfg = cfg.replace(data=cfg.data.replace(source=str(root / cfg.data.source)))
+    quiet = lambda *_: None  # noqa: E731
+    stages.stage_prepare(cfg, log=quiet)
+    stages.stage_split(cfg, log=quiet)
+    feats = stages.stage_encode(cfg, log=quiet, progress=False)
+    stages.stage_train(cfg, feats, log=quiet, progress=False)
+    return Path(cfg.run_dir), cfg
