@@ -70,6 +70,10 @@ def create_app(run_dir: str | Path | None = None, *, catalog: Catalog | None = N
         return JSONResponse({"error": f"{'.'.join(loc) or 'request'}: {first.get('msg', 'invalid')}",
                              "field": loc[-1] if loc else None}, status_code=422)
 
+    @app.exception_handler(Exception)
+    async def _unexpected(_: Request, exc: Exception):  # still JSON, and the server keeps running
+        return JSONResponse({"error": f"internal error: {type(exc).__name__}: {exc}", "field": None}, status_code=500)
+
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(_: Request, exc: StarletteHTTPException):
         return JSONResponse({"error": str(exc.detail), "field": None}, status_code=exc.status_code)

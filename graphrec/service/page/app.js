@@ -148,7 +148,7 @@ async function addItem(ev) {
       users.appendChild(b);
     }
     out.appendChild(users);
-    $("model-info").dataset.items = res.total_items;
+    await showInfo();
   } catch (e) {
     out.innerHTML = "";
     const p = document.createElement("p");
@@ -159,12 +159,17 @@ async function addItem(ev) {
   }
 }
 
+async function showInfo() {
+  const info = await api("/model");
+  $("model-info").textContent =
+    `${info.model} · ${info.modalities.join(" + ")} · ${info.users.toLocaleString()} users · ` +
+    `${info.items.toLocaleString()} items (${info.added_items} added)`;
+  return info;
+}
+
 async function init() {
   try {
-    const info = await api("/model");
-    $("model-info").textContent =
-      `${info.model} · ${info.modalities.join(" + ")} · ${info.users.toLocaleString()} users · ` +
-      `${info.items.toLocaleString()} items (${info.added_items} added)`;
+    const info = await showInfo();
     state.fields = info.item_fields.filter((f) => f !== "image_path");
     const box = $("add-fields");
     for (const f of state.fields) {
