@@ -19,6 +19,7 @@ that column's value.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import re
 import sys
 from pathlib import Path
@@ -79,12 +80,16 @@ def spec_from_config(cfg: DataConfig) -> TableSpec:
         rating_col=cfg.rating_col, rating_threshold=cfg.rating_threshold, text_cols=list(cfg.text_cols),
         title_col=cfg.title_col, image_col=cfg.image_col, genres_col=cfg.genres_col,
         min_user_interactions=cfg.min_user_interactions, max_items=cfg.max_items, sample_seed=cfg.sample_seed,
-        extra_cols=extra_text_fields(list(cfg.text_cols), cfg.title_col, cfg.genres_col),
     )
 
 
 def prepare(spec: TableSpec, out_dir: str | Path) -> PrepReport:
-    """Read, check and write the canonical tables; returns the prep report."""
+    """Read, check and write the canonical tables; returns the prep report.
+
+    Every text column is also kept under its template field name (:func:`extra_text_fields`).
+    """
+    spec = dataclasses.replace(spec, extra_cols={**extra_text_fields(list(spec.text_cols), spec.title_col,
+                                                                     spec.genres_col), **spec.extra_cols})
     inter_cols = [spec.user_col, spec.item_col] + [c for c in (spec.timestamp_col, spec.rating_col) if c]
     item_cols = [spec.item_col] + list(spec.text_cols) + [c for c in (spec.image_col, spec.genres_col, spec.title_col) if c]
     raw_inter = read_table(spec.interactions_file, inter_cols)
@@ -116,8 +121,7 @@ def main(argv: list[str] | None = None) -> int:
         interactions_file=Path(a.interactions), items_file=Path(a.items), user_col=a.user_col,
         item_col=a.item_col, timestamp_col=a.timestamp_col, rating_col=a.rating_col,
         rating_threshold=a.rating_threshold, text_cols=a.text_cols, title_col=a.title_col,
-        image_col=a.image_col, genres_col=a.genres_col, min_user_interactions=a.min_user_interactions,
-        extra_cols=extra_text_fields(a.text_cols, a.title_col, a.genres_col))
+        image_col=a.image_col, genres_col=a.genres_col, min_user_interactions=a.min_user_interactions)
     try:
         report = prepare(spec, a.out)
     except DataError as exc:
