@@ -9,18 +9,70 @@ Usage::
 Writes graphrec's canonical tables (see :mod:`graphrec.data.tables`) and ``prep_report.json``;
 with ``--users`` (``users_file``) also ``users.csv``, audit-only user attributes
 (:mod:`graphrec.data.users`).
+
+The prepared ``items.csv`` keeps every text column under a template field name
+(:func:`template_field`: lower case, non-alphanumerics as ``_``), next to the canonical
+``item_id, title, text, image_path, genres``, so ``encoders.text.template`` can name them.
+With two or more text columns the default ``text`` names its fields
+(``"Title: Toy Story (1995). Year: 1995. Genres: Animation, Children's."``); with one it is
+that column's value.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import re
 import sys
 from pathlib import Path
 
+import pandas as pd
+
 from graphrec.data.config import DataConfig
 from graphrec.data.report import DataError, PrepReport
-from graphrec.data.tables import TableSpec, build_canonical, read_table, write_prepared
+from graphrec.data.tables import ITEM_COLUMNS, TableSpec, build_canonical, read_table, write_prepared
 from graphrec.data.users import prepare_users, write_users
+
+
+def template_field(col: str) -> str:
+    """The prepared items table's column (a text template field) for raw text column ``col``."""
+    f = re.sub(r"\W+", "_", col.strip()).strip("_").lower() or "field"
+    return f"f_{f}" if f[0].isdigit() else f
+
+
+def extra_text_fields(text_cols: list[str], title_col: str | None, genres_col: str | None) -> dict[str, str]:
+    """Template field -> raw column for the text columns kept beside the canonical ones.
+
+    A column already in the table under its own name (the title column as ``title``, the
+    genres column as ``genres``) is not repeated; any other clash with a canonical column
+    name gets a ``raw_`` prefix (``text`` -> ``raw_text``).
+    """
+    out: dict[str, str] = {}
+    for c in text_cols:
+        f = template_field(c)
+        if f in ITEM_COLUMNS:
+            if (f == "title" and c == (title_col or text_cols[0])) or (f == "genres" and c == genres_col):
+                continue
+            f = f"raw_{f}"
+        out.setdefault(f, c)
+    return out
+
+
+def labelled_text(raw_items: pd.DataFrame, spec: TableSpec, item_ids: pd.Series) -> list[str]:
+    """``"Field: value."`` sentences over ``spec.text_cols`` for ``item_ids`` (empty fields dropped)."""
+    by_id = raw_items.assign(_id=raw_items[spec.item_col].astype(str).str.strip()).drop_duplicates("_id").set_index("_id")
+    labels = {c: template_field(c).replace("_", " ").capitalize() for c in spec.text_cols}
+    rows = by_id.reindex(list(item_ids))[list(spec.text_cols)].fillna("").astype(str).to_numpy()
+    out = []
+    for row in rows:
+        parts = []
+        for c, v in zip(spec.text_cols, row):
+            v = v.strip()
+            if v and v.lower() not in ("nan", "none", "null"):
+                v = ", ".join(g.strip() for g in v.split("|") if g.strip()) if c == spec.genres_col else v
+                parts.append(f"{labels[c]}: {v.rstrip('.')}.")
+        out.append(" ".join(parts))
+    return out
 
 
 def spec_from_config(cfg: DataConfig) -> TableSpec:
@@ -37,13 +89,20 @@ def spec_from_config(cfg: DataConfig) -> TableSpec:
 
 
 def prepare(spec: TableSpec, out_dir: str | Path) -> PrepReport:
-    """Read, check and write the canonical tables; returns the prep report."""
+    """Read, check and write the canonical tables; returns the prep report.
+
+    Every text column is also kept under its template field name (:func:`extra_text_fields`).
+    """
+    spec = dataclasses.replace(spec, extra_cols={**extra_text_fields(list(spec.text_cols), spec.title_col,
+                                                                     spec.genres_col), **spec.extra_cols})
     inter_cols = [spec.user_col, spec.item_col] + [c for c in (spec.timestamp_col, spec.rating_col) if c]
     item_cols = [spec.item_col] + list(spec.text_cols) + [c for c in (spec.image_col, spec.genres_col, spec.title_col) if c]
     raw_inter = read_table(spec.interactions_file, inter_cols)
     raw_items = read_table(spec.items_file, list(dict.fromkeys(item_cols)))
     inter, items, report = build_canonical(raw_inter, raw_items, spec)
     users = prepare_users(spec.users_file, "generic", inter, report, spec.user_id_col, spec.user_attribute_cols)
+    if len(spec.text_cols) > 1:  # name the fields (a plain ". " join loses which value is what)
+        items["text"] = labelled_text(raw_items, spec, items["item_id"])
     write_prepared(out_dir, inter, items, report)
     write_users(out_dir, users)
     return report

@@ -1,6 +1,7 @@
 """Command-line interface: ``graphrec <command> [--config FILE] [--set key=value ...]``.
 
-Commands: run (every stage), prepare, split, encode, train, evaluate, recommend, add-items, ablation, config.
+Commands: run (every stage), prepare, split, encode, train, evaluate, recommend, add-items, ablation, config,
+init (a config proposed from your data files), serve (HTTP service + page on a trained run).
 Every stage reads one YAML config (``--config``); ``--set section.key=value`` overrides a key.
 Exit codes: 0 success, 2 bad input or configuration (the message names file/row/field or key),
 1 unexpected failure.
@@ -61,6 +62,9 @@ def build_parser() -> argparse.ArgumentParser:
                              "current, else model/; single: model/ only; ensemble: require the ensemble")
     sub.add_parser("ablation", help="objective ablation: each self-supervised term off/on x seeds (graphrec ablation --help)",
                    add_help=False)
+    sub.add_parser("init", help="propose a commented config from an interactions file and an items file "
+                   "(graphrec init --help)", add_help=False)
+    sub.add_parser("serve", help="serve a trained run over HTTP, with a page (graphrec serve --help)", add_help=False)
     c = sub.add_parser("config", help="print the effective config, or the reference of every option")
     _common(c)
     c.add_argument("--reference", action="store_true", help="print the Markdown reference of all options")
@@ -69,6 +73,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
+    if argv and argv[0] == "init":
+        from graphrec.init_config import main as init_main
+
+        return init_main(argv[1:])
+    if argv and argv[0] == "serve":
+        from graphrec.service.__main__ import main as serve_main
+
+        return serve_main(argv[1:])
     if argv and argv[0] == "ablation":
         from graphrec.ablation import main as ablation_main
 

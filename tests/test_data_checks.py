@@ -31,7 +31,8 @@ def test_clean_input_is_kept_whole(tmp_path):
     assert len(inter) == 4 and len(items) == 3
     assert rep.skipped == {}
     assert inter["user_id"].tolist() == ["1", "1", "2", "2"]  # original ids kept as strings
-    assert items.loc[items.item_id == "A", "text"].item() == "Alpha. first"
+    assert items.loc[items.item_id == "A", "text"].item() == "Title: Alpha. Desc: first."  # fields named
+    assert items.loc[items.item_id == "A", "desc"].item() == "first"  # and kept for templates
     assert items.loc[items.item_id == "A", "image_path"].item() == str((tmp_path / "img/a.jpg").resolve())
     saved = json.loads((tmp_path / "out" / "prep_report.json").read_text())
     assert saved["kept"]["interactions"] == 4

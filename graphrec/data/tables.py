@@ -114,7 +114,7 @@ def canonical_items(raw: pd.DataFrame, spec: TableSpec, report: PrepReport) -> p
                         [f"{f} row {r} field {spec.image_col!r}: {p}" for r, p in zip(_rows(gone), paths[gone])])
         out["image_path"] = [p if e else "" for p, e in zip(resolved, exists)]
     no_image = out["image_path"] == ""
-    if no_image.any():
+    if no_image.any() and spec.image_col is not None:  # no image column: nothing is missing
         report.flag("items_without_image", int(no_image.sum()), [f"item {i}" for i in ids[no_image]])
     out["genres"] = raw[spec.genres_col].fillna("").astype(str).str.strip() if spec.genres_col else ""
     for name, col in spec.extra_cols.items():

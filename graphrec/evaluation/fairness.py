@@ -419,7 +419,7 @@ def fairness_audit(results: Mapping[str, Any], data: RecData, user_attrs=None, k
         "models": {model: {"exposure": {setting: ...}, "users": {setting: {grouping: ...}},
         "inheritance": {...}}}}``; group aggregates only.
     """
-    from graphrec.evaluation.protocol import setting_specs
+    from graphrec.evaluation.index import setting_specs
 
     phases = {getattr(r, "phase", "test") for r in results.values()}
     if len(phases) > 1:
@@ -493,7 +493,8 @@ def rerank_curve(scorer, data: RecData, lams: Sequence[float], phase: str = "tes
         one ``{"lam", "recall@k", "ndcg@k", "gini@k", "cold_slot_share@k", "cold_positive_share",
         "n_users"}`` per lambda; empty when the scorer cannot rank the hybrid setting.
     """
-    from graphrec.evaluation.protocol import evaluate, setting_specs
+    from graphrec.evaluation.index import setting_specs
+    from graphrec.evaluation.protocol import evaluate
     from graphrec.serve.rerank import RerankedScorer
 
     pop = item_popularity(data) if popularity is None else popularity
