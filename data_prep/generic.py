@@ -29,33 +29,12 @@ from pathlib import Path
 import pandas as pd
 
 from graphrec.data.config import DataConfig
+from graphrec.data.fields import extra_text_fields, template_field  # noqa: F401 (re-exported)
+from graphrec.data.new_items import raw_view, renamed, strict_prepared
 from graphrec.data.report import DataError, PrepReport
-from graphrec.data.tables import ITEM_COLUMNS, TableSpec, build_canonical, read_table, write_prepared
+from graphrec.data.tables import (ITEM_COLUMNS, TableSpec, build_canonical, canonical_items, known_history, read_table,
+                                  write_prepared)
 from graphrec.data.users import prepare_users, write_users
-
-
-def template_field(col: str) -> str:
-    """The prepared items table's column (a text template field) for raw text column ``col``."""
-    f = re.sub(r"\W+", "_", col.strip()).strip("_").lower() or "field"
-    return f"f_{f}" if f[0].isdigit() else f
-
-
-def extra_text_fields(text_cols: list[str], title_col: str | None, genres_col: str | None) -> dict[str, str]:
-    """Template field -> raw column for the text columns kept beside the canonical ones.
-
-    A column already in the table under its own name (the title column as ``title``, the
-    genres column as ``genres``) is not repeated; any other clash with a canonical column
-    name gets a ``raw_`` prefix (``text`` -> ``raw_text``).
-    """
-    out: dict[str, str] = {}
-    for c in text_cols:
-        f = template_field(c)
-        if f in ITEM_COLUMNS:
-            if (f == "title" and c == (title_col or text_cols[0])) or (f == "genres" and c == genres_col):
-                continue
-            f = f"raw_{f}"
-        out.setdefault(f, c)
-    return out
 
 
 def labelled_text(raw_items: pd.DataFrame, spec: TableSpec, item_ids: pd.Series) -> list[str]:
@@ -88,24 +67,87 @@ def spec_from_config(cfg: DataConfig) -> TableSpec:
     )
 
 
+def items_spec(spec: TableSpec) -> TableSpec:
+    """``spec`` keeping every text column under its template field name (:func:`extra_text_fields`)."""
+    return dataclasses.replace(spec, extra_cols={**extra_text_fields(list(spec.text_cols), spec.title_col,
+                                                                     spec.genres_col), **spec.extra_cols})
+
+
+def item_columns(spec: TableSpec) -> list[str]:
+    """The raw items-file columns preparation reads."""
+    cols = [spec.item_col] + list(spec.text_cols) + [c for c in (spec.image_col, spec.genres_col, spec.title_col) if c]
+    return list(dict.fromkeys(cols))
+
+
+def prepare_items(raw_items: pd.DataFrame, spec: TableSpec, report: PrepReport) -> pd.DataFrame:
+    """Raw items -> the prepared items table, exactly as :func:`prepare` writes it (``spec`` from
+    :func:`items_spec`): canonical columns, template fields, and the named-field ``text``."""
+    items = canonical_items(raw_items, spec, report)
+    return _named_text(items, raw_items, spec)
+
+
+def _named_text(items: pd.DataFrame, raw_items: pd.DataFrame, spec: TableSpec) -> pd.DataFrame:
+    if len(spec.text_cols) > 1 and len(items):  # name the fields (a plain ". " join loses which value is what)
+        items["text"] = labelled_text(raw_items, spec, items["item_id"])
+    return items
+
+
 def prepare(spec: TableSpec, out_dir: str | Path) -> PrepReport:
     """Read, check and write the canonical tables; returns the prep report.
 
-    Every text column is also kept under its template field name (:func:`extra_text_fields`).
+    Every text column is also kept under its template field name (:func:`extra_text_fields`);
+    ``history.csv`` keeps every rated pair, also those below the rating threshold.
     """
-    spec = dataclasses.replace(spec, extra_cols={**extra_text_fields(list(spec.text_cols), spec.title_col,
-                                                                     spec.genres_col), **spec.extra_cols})
+    spec = items_spec(spec)
     inter_cols = [spec.user_col, spec.item_col] + [c for c in (spec.timestamp_col, spec.rating_col) if c]
-    item_cols = [spec.item_col] + list(spec.text_cols) + [c for c in (spec.image_col, spec.genres_col, spec.title_col) if c]
     raw_inter = read_table(spec.interactions_file, inter_cols)
-    raw_items = read_table(spec.items_file, list(dict.fromkeys(item_cols)))
+    raw_items = read_table(spec.items_file, item_columns(spec))
     inter, items, report = build_canonical(raw_inter, raw_items, spec)
     users = prepare_users(spec.users_file, "generic", inter, report, spec.user_id_col, spec.user_attribute_cols)
-    if len(spec.text_cols) > 1:  # name the fields (a plain ". " join loses which value is what)
-        items["text"] = labelled_text(raw_items, spec, items["item_id"])
-    write_prepared(out_dir, inter, items, report)
+    items = _named_text(items, raw_items, spec)
+    write_prepared(out_dir, inter, items, report, known_history(raw_inter, spec, items))
     write_users(out_dir, users)
     return report
+
+
+def new_item_aliases(cfg: DataConfig) -> dict[str, str]:
+    """Column names a new item (``add-items``, the service) may use -> the raw items-file column.
+
+    Each raw column of ``cfg`` is accepted under its own name and under its prepared name
+    (``item_id``, ``title``, ``genres``, ``image_path``, or its template field, README "Template fields").
+    """
+    spec = items_spec(spec_from_config(cfg))
+    title = spec.title_col or (spec.text_cols[0] if spec.text_cols else None)
+    fields = {raw: f for f, raw in spec.extra_cols.items()}
+    out: dict[str, str] = {"item_id": spec.item_col}
+    for c in item_columns(spec):
+        out[c] = c
+        canonical = ("image_path" if c == spec.image_col else "title" if c == title else
+                     "genres" if c == spec.genres_col else None)
+        if canonical:
+            out.setdefault(canonical, c)
+        if c in fields:
+            out.setdefault(fields[c], c)
+    return out
+
+
+def prepare_new_items(table: pd.DataFrame, cfg: DataConfig, path: Path, root: Path) -> pd.DataFrame:
+    """New items (columns of :func:`new_item_aliases`) -> prepared rows, as the catalogue's.
+
+    Args:
+        table: the new items, every cell a string (row ``r`` of the file is ``table.iloc[r - 2]``).
+        cfg: the run's data options.
+        path: the file named in errors.
+        root: folder relative image paths start from.
+    """
+    spec = items_spec(dataclasses.replace(spec_from_config(cfg), items_file=path, image_root=root))
+    raw, used = raw_view(table, new_item_aliases(cfg), item_columns(spec), path)
+    report = PrepReport(source=str(path))
+    try:
+        items = prepare_items(raw, spec, report)
+    except DataError as exc:
+        raise renamed(exc, used) from None
+    return strict_prepared(raw, items, spec, report, path, used)
 
 
 def main(argv: list[str] | None = None) -> int:

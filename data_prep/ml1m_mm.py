@@ -17,11 +17,53 @@ import argparse
 import sys
 from pathlib import Path
 
+import pandas as pd
+
+from graphrec.data.fields import ML1M_EXTRA
 from graphrec.data.report import DataError, PrepReport
-from graphrec.data.tables import TableSpec, build_canonical, read_table, write_prepared
+from graphrec.data.tables import TableSpec, build_canonical, canonical_items, read_table, write_prepared
 from graphrec.data.users import prepare_users, write_users
 
 ITEM_COLS = ["movie_id", "title", "genres", "year", "plot_text", "director", "actors", "has_image"]
+
+
+def item_spec(items_file: Path, image_root: Path, **kwargs) -> TableSpec:
+    """How ml1m-mm's item columns map to the prepared table (``image_file``: relative to ``image_root``)."""
+    return TableSpec(
+        interactions_file=items_file.parent / "interactions.csv", items_file=items_file,
+        user_col="user_id", item_col="movie_id", text_cols=["title", "genres_text", "plot_text"],
+        title_col="title", image_col="image_file", image_root=image_root, genres_col="genres",
+        extra_cols=dict(ML1M_EXTRA), **kwargs)
+
+
+def with_derived_columns(raw_items: pd.DataFrame) -> pd.DataFrame:
+    """``genres_text`` (``|`` as ``, ``) and ``year`` without a trailing ``.0``, as preparation reads them."""
+    raw_items = raw_items.copy()
+    raw_items["genres_text"] = raw_items["genres"].str.replace("|", ", ", regex=False)
+    raw_items["year"] = raw_items["year"].str.replace(r"\.0$", "", regex=True)
+    return raw_items
+
+
+#: New-item columns (``add-items``) -> ml1m-mm's raw columns; ``image_path`` is a file, relative to the table's folder.
+NEW_ITEM_ALIASES = {"item_id": "movie_id", "movie_id": "movie_id", "title": "title", "genres": "genres",
+                    "plot": "plot_text", "plot_text": "plot_text", "director": "director", "actors": "actors",
+                    "year": "year", "image_path": "image_file"}
+
+
+def prepare_new_items(table: pd.DataFrame, cfg, path: Path, root: Path) -> pd.DataFrame:
+    """New items -> prepared rows exactly as :func:`prepare` writes catalogue rows (``cfg`` is unused:
+    ml1m-mm's columns are fixed)."""
+    from graphrec.data.new_items import raw_view, renamed, strict_prepared
+
+    raw, used = raw_view(table, NEW_ITEM_ALIASES, ["movie_id", "title", "genres", "year", "plot_text", "director",
+                                                  "actors", "image_file"], path)
+    spec = item_spec(path, root)
+    report = PrepReport(source=str(path))
+    try:
+        items = canonical_items(with_derived_columns(raw), spec, report)
+    except DataError as exc:
+        raise renamed(exc, used) from None
+    return strict_prepared(raw, items, spec, report, path, used)
 
 
 def prepare(source: str | Path, out_dir: str | Path, min_user_interactions: int = 2, max_items: int = 0,
@@ -35,18 +77,11 @@ def prepare(source: str | Path, out_dir: str | Path, min_user_interactions: int 
     if not src.is_dir():
         raise DataError(src, "data set directory not found (expected ml1m-mm: interactions.csv, items.csv, images/)")
     raw_inter = read_table(src / "interactions.csv", ["user_id", "movie_id"])
-    raw_items = read_table(src / "items.csv", ITEM_COLS)
-    has = raw_items["has_image"].str.strip()
-    raw_items["image_file"] = ["images/" + m.strip() + ".jpg" if h == "1" else "" for m, h in zip(raw_items["movie_id"], has)]
-    raw_items["genres_text"] = raw_items["genres"].str.replace("|", ", ", regex=False)
-    raw_items["year"] = raw_items["year"].str.replace(r"\.0$", "", regex=True)
-    spec = TableSpec(
-        interactions_file=src / "interactions.csv", items_file=src / "items.csv",
-        user_col="user_id", item_col="movie_id", text_cols=["title", "genres_text", "plot_text"],
-        title_col="title", image_col="image_file", image_root=src, genres_col="genres",
-        extra_cols={"plot": "plot_text", "director": "director", "actors": "actors", "year": "year"},
-        min_user_interactions=min_user_interactions, max_items=max_items, sample_seed=sample_seed,
-    )
+    raw_items = with_derived_columns(read_table(src / "items.csv", ITEM_COLS))
+    raw_items["image_file"] = ["images/" + m.strip() + ".jpg" if h.strip() == "1" else ""
+                               for m, h in zip(raw_items["movie_id"], raw_items["has_image"])]
+    spec = item_spec(src / "items.csv", src, min_user_interactions=min_user_interactions, max_items=max_items,
+                     sample_seed=sample_seed)
     inter, items, report = build_canonical(raw_inter, raw_items, spec, source=str(src))
     users_path = None
     if users_file is None:

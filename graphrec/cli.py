@@ -24,6 +24,41 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--force", action="store_true", help="redo the stage even if its outputs are up to date")
 
 
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+#: Commands that write under the run directory (checked to be writable before any work).
+WRITING = ("run", "prepare", "split", "encode", "train", "evaluate", "add-items")
+
+
+def check_run_dir(run_dir: str) -> None:
+    """``run_dir`` can be created and written, or a :class:`ConfigError` naming it and why."""
+    from pathlib import Path
+
+    root = Path(run_dir)
+    probe = root / ".graphrec-write-test"
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        where = exc.filename or root
+        raise ConfigError(f"run_dir: cannot write the run directory {root} ({where}: {exc.strerror or exc}); "
+                          "set run_dir to a writable directory") from None
+
+
+def _os_error(exc: OSError) -> str:
+    where = exc.filename if exc.filename is not None else "a file"
+    return f"{where}: {exc.strerror or exc}"
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="graphrec", description="Cold-start multimodal recommendation.",
                                 epilog="Every config key is documented in docs/CONFIG.md (graphrec config --reference).")
@@ -45,8 +80,10 @@ def build_parser() -> argparse.ArgumentParser:
                                    "excluding what they already interacted with")
     _common(r)
     r.add_argument("--user", "-u", action="append", required=True, help="user id (repeatable)")
-    r.add_argument("--k", "-k", type=int, default=10, help="number of items (default: 10)")
-    r.add_argument("--include-seen", action="store_true", help="do not exclude the user's known interactions")
+    r.add_argument("--k", "-k", type=_positive_int, default=10, help="number of items, >= 1 (default: 10)")
+    r.add_argument("--include-seen", action="store_true",
+                   help="do not exclude the user's known interactions (by default every item the user rated is "
+                        "left out, also those rated below data.rating_threshold: prepared/history.csv)")
     r.add_argument("--exposure-penalty", type=float, default=0.0, metavar="LAMBDA",
                    help="exposure-aware re-ranking: lambda >= 0 moves popular items down and cold/new items up "
                         "(0 = the model's ranking; graphrec evaluate reports the curve and the lambda chosen on "
@@ -89,18 +126,26 @@ def main(argv: list[str] | None = None) -> int:
         except (ConfigError, DataError) as exc:
             print(f"graphrec ablation: error: {exc}", file=sys.stderr)
             return 2
+        except OSError as exc:
+            print(f"graphrec ablation: error: {_os_error(exc)}", file=sys.stderr)
+            return 2
     args = build_parser().parse_args(argv)
     try:
         cfg = load_config(args.config, args.overrides)
+        if args.command in WRITING:
+            check_run_dir(cfg.run_dir)
         return _dispatch(args, cfg)
     except (ConfigError, DataError) as exc:
         print(f"graphrec {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # e.g. `graphrec config | head`
+        return 0
+    except OSError as exc:  # a file or directory that cannot be read or written: named, no traceback
+        print(f"graphrec {args.command}: error: {_os_error(exc)}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print(f"graphrec {args.command}: interrupted", file=sys.stderr)
         return 130
-    except BrokenPipeError:  # e.g. `graphrec config | head`
-        return 0
 
 
 def _dispatch(args: argparse.Namespace, cfg: Config) -> int:
@@ -132,6 +177,8 @@ def _serve(args: argparse.Namespace, cfg: Config) -> int:
     rec = Recommender.load(cfg.run_dir, model=args.model, log=lambda m: print(m, file=sys.stderr))
     if args.command == "add-items":
         added = rec.add_items(args.csv)
+        for note in rec.last_notes:
+            print(f"note: {note}", file=sys.stderr)
         print(f"added {len(added)} items to {cfg.run_dir} (now {len(rec.index):,} recommendable items)")
         return 0
     try:

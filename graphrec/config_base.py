@@ -192,6 +192,31 @@ class StrictConfig:
             raise ConfigError(f"{path}: {exc}") from None
 
 
+def field_type(cls: type[StrictConfig], dotted: str) -> Any:
+    """The declared type of the dotted key ``dotted`` of ``cls`` (None for an unknown key)."""
+    tp: Any = cls
+    for part in dotted.split("."):
+        if not (isinstance(tp, type) and issubclass(tp, StrictConfig)):
+            return None
+        hints = typing.get_type_hints(tp)
+        if part not in hints:
+            return None
+        tp = hints[part]
+    return tp
+
+
+def accepts_str(tp: Any) -> bool:
+    """True when a value of type ``tp`` may be a plain string (``str``, ``str | None``, a string Literal)."""
+    if tp is str:
+        return True
+    args = typing.get_args(tp)
+    if typing.get_origin(tp) in (typing.Union, types.UnionType):
+        return any(accepts_str(a) for a in args)
+    if typing.get_origin(tp) is typing.Literal:
+        return all(isinstance(a, str) for a in args)
+    return False
+
+
 def reference_markdown(cls: type[StrictConfig], prefix: str = "", level: int = 2) -> str:
     """Render every option of ``cls`` (recursively) as Markdown tables: key, type, default, help."""
     lines = [f"{'#' * level} `{prefix.rstrip('.') or 'top level'}` ({cls.__name__})", "", (cls.__doc__ or "").strip().split("\n\n")[0], ""]

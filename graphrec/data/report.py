@@ -17,7 +17,7 @@ class DataError(ValueError):
         if field is not None:
             where += f", field {field!r}"
         super().__init__(f"{where}: {message}")
-        self.file, self.row, self.field = str(file), row, field
+        self.file, self.row, self.field, self.message = str(file), row, field, message
 
 
 MAX_EXAMPLES = 10

@@ -4,6 +4,8 @@ Canonical tables (all ids are strings, the original ids):
 
 * ``interactions.csv``: ``user_id, item_id`` (+ ``timestamp`` when the source has one), one row per
   implicit positive, deduplicated.
+* ``history.csv``: ``user_id, item_id``, every known pair of a catalogue item whatever its rating
+  (a superset of the interactions; serving excludes it from recommendations).
 * ``items.csv``: ``item_id, title, text, image_path, genres`` + any extra text fields the source
   keeps (ml1m-mm: ``plot, director, actors, year``). ``text`` is the default joined text;
   ``image_path`` is an absolute path to an existing file or empty; ``genres`` is ``|``-separated.
@@ -14,14 +16,17 @@ in the :class:`PrepReport`. Row numbers are 1-based file lines (the header is li
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
+from graphrec.data.fields import ITEM_COLUMNS  # noqa: F401 (re-exported)
 from graphrec.data.report import DataError, PrepReport
 
-ITEM_COLUMNS = ["item_id", "title", "text", "image_path", "genres"]
+#: Every known (user, item) pair, positives or not (what serving excludes); :func:`known_history`.
+HISTORY_FILE = "history.csv"
 
 
 def read_table(path: str | Path, required: list[str]) -> pd.DataFrame:
@@ -29,15 +34,45 @@ def read_table(path: str | Path, required: list[str]) -> pd.DataFrame:
     path = Path(path)
     if not path.exists():
         raise DataError(path, "file not found")
+    if path.is_dir():
+        raise DataError(path, "is a directory, not a table file")
     sep = "\t" if path.suffix in (".tsv", ".tab") else ","
+    kind = "TSV" if sep == "\t" else "CSV"
+    if path.stat().st_size == 0:
+        raise DataError(path, f"empty file (0 bytes): a {kind} file needs a header row naming its columns")
     try:
         df = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False)
-    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
-        raise DataError(path, f"cannot be parsed as {'TSV' if sep == chr(9) else 'CSV'}: {exc}") from None
+    except UnicodeDecodeError:
+        raise _encoding_error(path, sep) from None
+    except pd.errors.EmptyDataError:
+        raise DataError(path, f"no header row: a {kind} file needs a first line naming its columns") from None
+    except pd.errors.ParserError as exc:
+        m = re.search(r"line (\d+)", str(exc))
+        raise DataError(path, f"cannot be parsed as {kind}: {exc}", row=int(m.group(1)) if m else None) from None
     missing = [c for c in required if c not in df.columns]
     if missing:
         raise DataError(path, f"missing column(s) {missing}; found {list(df.columns)}", field=missing[0])
     return df
+
+
+def _encoding_error(path: Path, sep: str) -> DataError:
+    """The first byte that is not UTF-8, as file line (row), column and byte position in that line."""
+    import csv
+
+    raw = path.read_bytes()
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        start = raw.rfind(b"\n", 0, exc.start) + 1
+        row = raw.count(b"\n", 0, exc.start) + 1
+        head = raw[: raw.find(b"\n")].decode("utf-8", errors="replace").rstrip("\r")
+        cols = next(csv.reader([head], delimiter=sep), [])
+        prefix = raw[start: exc.start].decode("utf-8", errors="replace")
+        n_sep = len(next(csv.reader([prefix], delimiter=sep), [""])) - 1 if prefix else 0
+        field = cols[n_sep] if 0 <= n_sep < len(cols) else None
+        return DataError(path, f"not valid UTF-8: byte 0x{raw[exc.start]:02x} at byte {exc.start - start + 1} of the line "
+                         "(save the file as UTF-8)", row=row, field=field)
+    return DataError(path, "not valid UTF-8 (save the file as UTF-8)")
 
 
 @dataclass
@@ -181,6 +216,26 @@ def canonical_interactions(raw: pd.DataFrame, spec: TableSpec, items: pd.DataFra
     return df.drop(columns="_row").reset_index(drop=True)
 
 
+def _nothing_left(what: str, n_rows: int, report: PrepReport) -> str:
+    if n_rows == 0:
+        return f"has a header but no rows: no {what} to prepare"
+    removed = ", ".join(f"{k}={v:,}" for k, v in report.skipped.items()) or "nothing"
+    return f"no {what} left to prepare: {n_rows:,} rows read, all removed ({removed}; see the prep report's examples)"
+
+
+def known_history(raw_interactions: pd.DataFrame, spec: TableSpec, items: pd.DataFrame) -> pd.DataFrame:
+    """Every known (user, item) pair of a catalogue item, whatever its rating: ``user_id, item_id``.
+
+    Positives are only the pairs rated at or above ``spec.rating_threshold``, but a user has seen
+    every item they rated; serving excludes this whole history from recommendations.
+    """
+    users = raw_interactions[spec.user_col].astype(str).str.strip()
+    its = raw_interactions[spec.item_col].astype(str).str.strip()
+    df = pd.DataFrame({"user_id": users, "item_id": its})
+    df = df[df["item_id"].isin(set(items["item_id"])) & ~_blank(df["user_id"])]
+    return df.drop_duplicates().reset_index(drop=True)
+
+
 def build_canonical(raw_interactions: pd.DataFrame, raw_items: pd.DataFrame, spec: TableSpec,
                     source: str = "") -> tuple[pd.DataFrame, pd.DataFrame, PrepReport]:
     """Raw tables -> canonical (interactions, items, report). See the module docstring."""
@@ -197,8 +252,18 @@ def build_canonical(raw_interactions: pd.DataFrame, raw_items: pd.DataFrame, spe
         raw_items, raw_interactions = raw_items.iloc[keep], raw_interactions[~out_rows]
         raw_ids = raw_ids - outside
     items = canonical_items(raw_items, spec, report)
+    if items.empty:
+        raise DataError(spec.items_file, _nothing_left("items", len(raw_items), report))
     dropped = raw_ids - set(items["item_id"])
     inter = canonical_interactions(raw_interactions, spec, items, dropped, report)
+    if inter.empty:
+        hint = ""
+        if spec.rating_col and report.skipped.get("below_rating_threshold"):
+            r = pd.to_numeric(raw_interactions[spec.rating_col], errors="coerce")
+            hint = (f"; data.rating_threshold={spec.rating_threshold:g} but the ratings range from {r.min():g} to "
+                    f"{r.max():g} (only ratings >= the threshold are positives)")
+        raise DataError(spec.interactions_file, _nothing_left("interactions", len(raw_interactions), report) + hint,
+                        field=spec.rating_col if hint else None)
     idle = ~items["item_id"].isin(set(inter["item_id"]))
     if idle.any():
         report.flag("items_without_interactions", int(idle.sum()), [f"item {i}" for i in items["item_id"][idle]])
@@ -213,14 +278,19 @@ def build_canonical(raw_interactions: pd.DataFrame, raw_items: pd.DataFrame, spe
     return inter, items, report
 
 
-def write_prepared(out_dir: str | Path, interactions: pd.DataFrame, items: pd.DataFrame, report: PrepReport) -> Path:
-    """Write the canonical tables and the prep report (JSON) to ``out_dir``."""
+def write_prepared(out_dir: str | Path, interactions: pd.DataFrame, items: pd.DataFrame, report: PrepReport,
+                   history: pd.DataFrame | None = None) -> Path:
+    """Write the canonical tables, ``history.csv`` (:func:`known_history`; default: the
+    interactions) and the prep report (JSON) to ``out_dir``."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    interactions.to_csv(out / "interactions.csv.tmp", index=False)
-    items.to_csv(out / "items.csv.tmp", index=False)
-    (out / "interactions.csv.tmp").replace(out / "interactions.csv")
-    (out / "items.csv.tmp").replace(out / "items.csv")
+    hist = interactions[["user_id", "item_id"]] if history is None else history[["user_id", "item_id"]]
+    tables = {"interactions.csv": interactions, "items.csv": items, HISTORY_FILE: hist}
+    for name, frame in tables.items():
+        frame.to_csv(out / f"{name}.tmp", index=False)
+    for name in tables:
+        (out / f"{name}.tmp").replace(out / name)
+    report.kept["history"] = len(hist)
     report.write(out / "prep_report.json")
     return out
 
@@ -228,6 +298,16 @@ def write_prepared(out_dir: str | Path, interactions: pd.DataFrame, items: pd.Da
 def load_prepared(prepared_dir: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Read canonical ``(interactions, items)`` from a prepared directory (ids as strings)."""
     d = Path(prepared_dir)
+    if not (d / "interactions.csv").exists():
+        raise DataError(d / "interactions.csv", "prepared data not found; run `graphrec prepare` first")
     inter = read_table(d / "interactions.csv", ["user_id", "item_id"])
     items = read_table(d / "items.csv", ITEM_COLUMNS)
     return inter, items
+
+
+def load_history(prepared_dir: str | Path) -> pd.DataFrame:
+    """Every known interaction (``history.csv``, :func:`known_history`); the positives when a
+    prepared directory predates it."""
+    d = Path(prepared_dir)
+    p = d / HISTORY_FILE if (d / HISTORY_FILE).exists() else d / "interactions.csv"
+    return read_table(p, ["user_id", "item_id"])[["user_id", "item_id"]]

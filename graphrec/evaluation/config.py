@@ -15,7 +15,7 @@ class EvalConfig(StrictConfig):
 
     settings: list[str] = opt(list(_SETTINGS), help="settings to evaluate: cold, warm, hybrid, cold_full")
     ks: list[int] = opt([10, 20, 50], help="metric cut-offs K")
-    main_metric: str = opt("ndcg@20", help="metric for validation / early stopping / tables")
+    main_metric: str | None = opt(None, help="metric whose cut-off K the report tables, plots and summary show (e.g. ndcg@10; its K must be in ks); null = ndcg@20 when 20 is in ks, else ndcg at the largest K of ks. Early stopping uses train.val_metric")
     val_setting: str = opt("cold", help="setting used for validation-based model selection")
     batch_size: int = opt(1024, help="users scored per scorer.score call")
     topk_k: int = opt(50, help="ranks written to topk/<model>_<setting>.csv (>= max(ks))")
@@ -42,11 +42,12 @@ class EvalConfig(StrictConfig):
             raise ConfigError(f"settings: {bad or self.settings} not valid; choose from {list(_SETTINGS)}")
         if not self.ks or any(k < 1 for k in self.ks):
             raise ConfigError(f"ks: cut-offs must be positive integers, got {self.ks}")
-        name, _, k = self.main_metric.partition("@")
-        if name not in ("recall", "ndcg", "hit", "precision", "mrr") or not k.isdigit():
-            raise ConfigError(f"main_metric: expected e.g. 'ndcg@20', got {self.main_metric!r}")
-        if int(k) not in self.ks:
-            raise ConfigError(f"main_metric: K={k} is not in ks {self.ks}")
+        if self.main_metric is not None:
+            name, _, k = self.main_metric.partition("@")
+            if name not in ("recall", "ndcg", "hit", "precision", "mrr") or not k.isdigit():
+                raise ConfigError(f"main_metric: expected e.g. 'ndcg@20', got {self.main_metric!r}")
+            if int(k) not in self.ks:
+                raise ConfigError(f"main_metric: K={k} is not in ks {self.ks} (add it to eval.ks, or set main_metric: null)")
         if self.val_setting not in _SETTINGS:
             raise ConfigError(f"val_setting: {self.val_setting!r} not one of {list(_SETTINGS)}")
         if self.batch_size < 1:
@@ -75,6 +76,14 @@ class EvalConfig(StrictConfig):
             raise ConfigError(f"rerank_tolerance: must be in [0, 1), got {self.rerank_tolerance}")
         if not 0 < self.oracle_frac < 1:
             raise ConfigError(f"oracle_frac: must be in (0, 1), got {self.oracle_frac}")
+
+
+    @property
+    def main_k(self) -> int:
+        """The cut-off of the report tables, plots and summary (see ``main_metric``)."""
+        if self.main_metric is not None:
+            return int(self.main_metric.partition("@")[2])
+        return 20 if 20 in self.ks else max(self.ks)
 
 
 @dataclass

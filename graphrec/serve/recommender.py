@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import json
+import operator
 from pathlib import Path
 
 import pandas as pd
@@ -26,26 +27,40 @@ class Recommender:
         model: a trained model with ``embeddings()``, ``embed_items(features)``, ``user_ids``,
             ``item_ids`` and ``fingerprints`` (see :func:`graphrec.training.load_checkpoint`).
         items: item table with at least ``item_id`` and ``title`` (for display).
-        history: known interactions (``user_id, item_id``), excluded from recommendations.
+        history: the known positives (``user_id, item_id``): item popularity (``exposure_penalty``),
+            and what is excluded from recommendations unless ``seen`` says more.
         encoders_cfg: the run's :class:`~graphrec.encoders.config.EncodersConfig`, to embed new items.
         features_dir: feature store directory (new items are encoded into it).
         serve_dir: where added items are persisted (``None``: not persisted).
         backend: ``"exact"`` (default) or ``"faiss"``.
+        data_cfg: the run's :class:`~graphrec.data.config.DataConfig`: new items are prepared as the
+            catalogue was (``None``: new-item tables must already be in the prepared schema).
+        seen: every known interaction (``user_id, item_id``; prepared ``history.csv``, ratings below
+            the threshold included), excluded from recommendations; default ``history``.
     """
 
     def __init__(self, model, items: pd.DataFrame, history: pd.DataFrame, encoders_cfg=None,
-                 features_dir: Path | None = None, serve_dir: Path | None = None, backend: str = "exact") -> None:
+                 features_dir: Path | None = None, serve_dir: Path | None = None, backend: str = "exact",
+                 data_cfg=None, seen: pd.DataFrame | None = None) -> None:
         self.model = model
         self.encoders_cfg, self.features_dir, self.serve_dir = encoders_cfg, features_dir, serve_dir
+        self.data_cfg = data_cfg
+        self.last_notes: list[str] = []
         users, item_emb = model.serving_embeddings() if hasattr(model, "serving_embeddings") else model.embeddings()
         self.user_emb = users
         self.user_pos = {u: i for i, u in enumerate(model.user_ids)}
         self.index = ItemIndex(list(model.item_ids), item_emb, backend=backend)
         self.items = items.astype({"item_id": str}).drop_duplicates("item_id").set_index("item_id", drop=False)
-        self._history: dict[str, list[int]] = {}
+        self._history = self._positions(history)
+        self._seen = self._history if seen is None else self._positions(pd.concat([history[["user_id", "item_id"]],
+                                                                                  seen[["user_id", "item_id"]]]))
+
+    def _positions(self, pairs: pd.DataFrame) -> dict[str, list[int]]:
+        out: dict[str, list[int]] = {}
         pos = self.index.position
-        for u, grp in history.astype(str).groupby("user_id")["item_id"]:
-            self._history[u] = [p for p in (pos(i) for i in grp) if p is not None]
+        for u, grp in pairs.astype(str).drop_duplicates().groupby("user_id")["item_id"]:
+            out[u] = [p for p in (pos(i) for i in grp) if p is not None]
+        return out
 
     # ------------------------------------------------------------------ loading
     @classmethod
@@ -59,7 +74,7 @@ class Recommender:
         if model not in ("auto", "single", "ensemble"):
             raise ValueError(f"model must be 'auto', 'single' or 'ensemble', got {model!r}")
         from graphrec.config import Config
-        from graphrec.data.tables import load_prepared
+        from graphrec.data.tables import load_history, load_prepared
         from graphrec.paths import ModelPaths, RunPaths
         from graphrec.stages.base import outputs_verified
         from graphrec.training.checkpoint import load_checkpoint
@@ -85,7 +100,8 @@ class Recommender:
         net = net or load_checkpoint(ckpt)
         cfg = Config.load_yaml(paths.config)
         interactions, items = load_prepared(paths.prepared)
-        rec = cls(net, items, interactions, cfg.encoders, paths.features, paths.serve, backend)
+        rec = cls(net, items, interactions, cfg.encoders, paths.features, paths.serve, backend, data_cfg=cfg.data,
+                  seen=load_history(paths.prepared))
         rec._load_added()
         return rec
 
@@ -115,6 +131,9 @@ class Recommender:
                   exposure_penalty: float = 0.0) -> pd.DataFrame:
         """Top-k items per user with titles and scores, excluding what each user interacted with.
 
+        ``exclude_seen`` (default) leaves out every known interaction of the user, including
+        items rated below the positive threshold (the prepared ``history.csv``).
+
         ``exposure_penalty`` (lambda >= 0, default 0 = the model's ranking) re-ranks the whole
         catalogue by ``z_user(score) - lambda * z(log(1 + popularity))``
         (:mod:`graphrec.serve.rerank`; popularity = the served history's interactions per item,
@@ -124,16 +143,21 @@ class Recommender:
 
         Returns a DataFrame with columns ``user_id, rank, item_id, title, score``.
         """
+        k_given = k
         if isinstance(user_ids, (str, int)):
             user_ids = [user_ids]
         user_ids = [str(u) for u in user_ids]
         unknown = [u for u in user_ids if u not in self.user_pos]
         if unknown:
             raise KeyError(f"unknown user id {unknown[0]!r} (the model knows {len(self.user_pos):,} users, e.g. {next(iter(self.user_pos))!r})")
-        if k < 1:
-            raise ValueError(f"k must be >= 1, got {k}")
+        try:
+            k = operator.index(k) if not isinstance(k, bool) else None
+        except TypeError:
+            k = None
+        if k is None or k < 1:
+            raise ValueError(f"k must be an integer >= 1, got {k_given!r}")
         q = self.user_emb[torch.tensor([self.user_pos[u] for u in user_ids])]
-        exclude = [self._history.get(u, []) for u in user_ids] if exclude_seen else None
+        exclude = [self._seen.get(u, []) for u in user_ids] if exclude_seen else None
         if exposure_penalty:
             from graphrec.serve.rerank import popularity_term, rerank_topk
 
@@ -164,18 +188,23 @@ class Recommender:
     def add_items(self, items: pd.DataFrame | str | Path, persist: bool = True, progress: bool = True) -> pd.DataFrame:
         """Embed new items from content alone and make them recommendable now, without retraining.
 
-        ``items`` is a table (or CSV path) with ``item_id`` and text columns (``text`` and/or the
-        fields of the run's text template, e.g. ``title, genres, plot``) and an optional
-        ``image_path`` (relative to the CSV's folder or absolute). Any bad row is an error naming
-        the file, row and field, and then nothing is added.
+        ``items`` is a table (or CSV path) of new items in the run's items-file columns or their
+        prepared names (``item_id``, the template fields such as ``title, genres, plot``, an
+        optional ``image_path`` relative to the CSV's folder or absolute); each row is prepared
+        exactly as a catalogue row (:mod:`graphrec.data.new_items`) and encoded with the run's
+        encoders. Any bad row (also one whose only content is an unreadable or oversized image)
+        is an error naming the file, row and field, and then nothing is added. Rows that keep
+        some content but lose a modality (e.g. an unreadable image next to a text) are added
+        and listed in ``self.last_notes``.
 
-        Returns the canonical table of the added items.
+        Returns the prepared table of the added items.
         """
         from graphrec.encoders import encode_items
 
         if self.encoders_cfg is None or self.features_dir is None:
             raise RuntimeError("add_items needs the run's encoder config and feature store (use Recommender.load)")
-        table = canonical_new_items(items, self.index)
+        path = Path(items) if isinstance(items, (str, Path)) else Path("<table>")
+        table = canonical_new_items(items, self.index, self.data_cfg)
         feats, _ = encode_items(table, self.encoders_cfg, self.features_dir, progress=progress)
         missing = [m for m in self.model.modalities if m not in feats]
         if missing:
@@ -185,6 +214,7 @@ class Recommender:
             if want and feats[m].fingerprint != want:
                 raise RuntimeError(f"encoder for {m!r} differs from the one the model was trained with "
                                    f"(fingerprint {feats[m].fingerprint} != {want}); restore the run's encoder config")
+        self.last_notes = usable_content(table, feats, self.model.modalities, path, self.encoders_cfg.image.max_pixels)
         emb = self.model.embed_items({m: (feats[m].x, feats[m].mask) for m in self.model.modalities})
         if emb.shape[1] < self.index.emb.shape[1]:  # two-part serving space: new items are cold
             emb = torch.cat([emb, torch.zeros(emb.shape[0], self.index.emb.shape[1] - emb.shape[1])], 1)
@@ -212,18 +242,70 @@ class Recommender:
         (d / "added_log.json").write_text(json.dumps({"count": len(tab)}) + "\n")
 
 
-def canonical_new_items(items: pd.DataFrame | str | Path, index: ItemIndex | None = None) -> pd.DataFrame:
-    """Check a new-items table strictly: every problem raises :class:`DataError` naming row and field."""
+def usable_content(table: pd.DataFrame, feats: dict, modalities: list[str], path: Path,
+                   max_pixels: int = 50_000_000) -> list[str]:
+    """Notes on the modalities new items lost (an unreadable or oversized image, an empty text),
+    or a :class:`DataError` naming the row of an item left with none the model reads."""
+    from graphrec.encoders.images import load_rgb
+
+    notes = []
+    for r, iid in enumerate(table["item_id"].tolist()):
+        lost = {}
+        for m in modalities:
+            if bool(feats[m].mask[r]):
+                continue
+            if m == "image":
+                img = str(table["image_path"].iloc[r] or "")
+                lost[m] = f"image {img}: {load_rgb(img, max_pixels)[2]}" if img else "no image"
+            else:
+                lost[m] = "no text (the run's text template renders nothing for it)"
+        if lost and len(lost) == len(modalities):
+            field = "image_path" if "image" in lost and lost["image"] != "no image" else "item_id"
+            raise DataError(path, f"item {iid!r} has no usable content for the model: {'; '.join(lost.values())}",
+                            row=r + 2, field=field)
+        notes += [f"{path}, row {r + 2}: item {iid!r}: {why}; embedded from its other content"
+                  for m, why in lost.items() if not (m == "image" and why == "no image")]
+    return notes
+
+
+def canonical_new_items(items: pd.DataFrame | str | Path, index: ItemIndex | None = None, data_cfg=None) -> pd.DataFrame:
+    """New items -> prepared rows; every problem raises :class:`DataError` naming row and field.
+
+    With ``data_cfg`` (the run's data options) the rows go through the run's own item
+    preparation (:func:`data_prep.generic.prepare_new_items` / :func:`data_prep.ml1m_mm.prepare_new_items`),
+    so they equal catalogue rows; without it the table must already be in the prepared schema
+    (``item_id``, ``title``, ``text``, ``image_path``, ``genres``, template fields).
+    """
     from graphrec.data.tables import read_table
 
     if isinstance(items, (str, Path)):
         path = Path(items)
-        df = read_table(path, list(NEW_ITEM_COLUMNS))
+        df = read_table(path, [])
         root = path.resolve().parent
     else:
         path, df, root = Path("<table>"), items.astype(str).fillna(""), Path.cwd()
-        if "item_id" not in df.columns:
-            raise DataError(path, "missing column 'item_id'", field="item_id")
+    df = df.reset_index(drop=True)
+    if df.empty:
+        raise DataError(path, "no new items (a header but no rows)")
+    if data_cfg is not None:
+        if data_cfg.format == "ml1m-mm":
+            from data_prep.ml1m_mm import prepare_new_items
+        else:
+            from data_prep.generic import prepare_new_items
+        df = prepare_new_items(df, data_cfg, path, root)
+    else:
+        df = _prepared_as_given(df, path, root)
+    if index is not None:
+        for r, iid in enumerate(df["item_id"].tolist()):
+            if index.position(iid) is not None:
+                raise DataError(path, f"item id {iid!r} is already in the catalogue", row=r + 2, field="item_id")
+    return df
+
+
+def _prepared_as_given(df: pd.DataFrame, path: Path, root: Path) -> pd.DataFrame:
+    """A new-items table already in the prepared schema, checked strictly."""
+    if "item_id" not in df.columns:
+        raise DataError(path, "missing column 'item_id'", field="item_id")
     df = df.copy()
     text_cols = [c for c in df.columns if c not in ("item_id", "image_path")]
     if not text_cols and "image_path" not in df.columns:
@@ -236,8 +318,6 @@ def canonical_new_items(items: pd.DataFrame | str | Path, index: ItemIndex | Non
             raise DataError(path, "empty item id", row=r, field="item_id")
         if iid in seen:
             raise DataError(path, f"duplicate item id {iid!r}", row=r, field="item_id")
-        if index is not None and index.position(iid) is not None:
-            raise DataError(path, f"item id {iid!r} is already in the catalogue", row=r, field="item_id")
         seen.add(iid)
         has_text = any(str(rec[c]).strip() not in ("", "nan") for c in text_cols)
         img = str(rec.get("image_path", "") or "").strip()

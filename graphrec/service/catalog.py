@@ -225,7 +225,8 @@ class Catalog:
                 raise self._data_error(exc, source) from None
             except (ValueError, RuntimeError) as exc:
                 raise ServiceError(400, str(exc), _field_in(str(exc))) from None
-        return {"added": [self._item_json(i) for i in table["item_id"]], "total_items": len(self.rec.index)}
+        return {"added": [self._item_json(i) for i in table["item_id"]], "total_items": len(self.rec.index),
+                "notes": list(self.rec.last_notes)}
 
     def _frame(self, rows, source: str) -> pd.DataFrame:
         if isinstance(rows, pd.DataFrame):

@@ -9,6 +9,9 @@ from graphrec.config_base import ConfigError, StrictConfig, opt
 
 #: Loss terms known to :class:`graphrec.task.GraphRecTask`; a weight of 0 skips the term.
 LOSS_TERMS = ("rec", "cold_rec", "align", "modal", "reg", "barlow", "genre", "recon", "consist")
+#: Validation settings early stopping can watch, and the metrics it can read (``<metric>@<K>``).
+VAL_SETTINGS = ("cold", "warm", "hybrid", "cold_full")
+VAL_METRICS = ("recall", "ndcg", "hit", "precision", "mrr")
 #: Terms the dynamic loss weighting may adjust (auxiliary / self-supervised ones).
 AUX_TERMS = ("align", "modal", "barlow", "genre", "recon", "consist")
 
@@ -39,8 +42,8 @@ class TrainConfig(StrictConfig):
     contrastive_items: int = opt(1024, help="Items per step in the contrastive terms (unique batch items, subsampled).")
     eval_every: int = opt(1, help="Validate every N epochs.")
     patience: int = opt(3, help="Stop after this many consecutive validations without improvement (0 acts as 1).")
-    val_setting: str = opt("cold", help="Validation setting used for early stopping (cold/warm/hybrid).")
-    val_metric: str = opt("ndcg@20", help="Validation metric used for early stopping.")
+    val_setting: str = opt("cold", help="Validation setting used for early stopping (cold, warm, hybrid or cold_full).")
+    val_metric: str = opt("ndcg@20", help="Validation metric used for early stopping: <metric>@<K> with metric one of recall, ndcg, hit, precision, mrr and K >= 1.")
     grad_clip: float = opt(0.0, help="Clip the gradient norm to this value (0 = off).")
     num_threads: int = opt(0, help="torch.set_num_threads for training (0 = leave as is).")
     tensorboard: bool = opt(True, help="Write TensorBoard scalars under <out_dir>/tb.")
@@ -71,6 +74,12 @@ class TrainConfig(StrictConfig):
         for name in ("epochs", "batch_size", "num_negatives", "eval_every", "contrastive_items"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name}: must be >= 1, got {getattr(self, name)}")
+        if self.val_setting not in VAL_SETTINGS:
+            raise ConfigError(f"val_setting: {self.val_setting!r} is not one of {list(VAL_SETTINGS)}")
+        name, _, k = self.val_metric.partition("@")
+        if name not in VAL_METRICS or not k.isdigit() or int(k) < 1:
+            raise ConfigError(f"val_metric: expected <metric>@<K> with metric one of {list(VAL_METRICS)} and K >= 1 "
+                              f"(e.g. 'ndcg@20'), got {self.val_metric!r}")
         if self.steps_per_epoch < 0:
             raise ConfigError(f"steps_per_epoch: must be >= 0, got {self.steps_per_epoch}")
         if self.lr <= 0:
