@@ -102,6 +102,16 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("init", help="propose a commented config from an interactions file and an items file "
                    "(graphrec init --help)", add_help=False)
     sub.add_parser("serve", help="serve a trained run over HTTP, with a page (graphrec serve --help)", add_help=False)
+    b = sub.add_parser("benchmark", help="item k-fold benchmark: every model on R item splits, paired statistics",
+                       description="item k-fold benchmark (section `benchmark` of the config): each run trains and "
+                                   "evaluates GraphRec and every baseline on its own item split; writes "
+                                   "<run_dir>/benchmark/{summary.json,report.md}. Resumable: rerun the same command.")
+    _common(b)
+    b.add_argument("--runs", type=int, default=None, help="number of runs (default: benchmark.runs)")
+    b.add_argument("--only-run", type=int, default=None, help="train and evaluate this run only (used by the workers)")
+    b.add_argument("--threads", type=int, default=None, help="torch threads of this process (default: benchmark.threads)")
+    b.add_argument("--summary-only", action="store_true", help="only recompute summary.json and report.md from the runs")
+    b.add_argument("--no-progress", action="store_true", help="hide progress bars")
     c = sub.add_parser("config", help="print the effective config, or the reference of every option")
     _common(c)
     c.add_argument("--reference", action="store_true", help="print the Markdown reference of all options")
@@ -160,6 +170,8 @@ def _dispatch(args: argparse.Namespace, cfg: Config) -> int:
         stages.stage_split(cfg, force=args.force)
     if args.command in ("recommend", "add-items"):
         return _serve(args, cfg)
+    if args.command == "benchmark":
+        return _benchmark(args, cfg)
     progress = not getattr(args, "no_progress", False)
     if args.command in ("encode", "train", "evaluate", "run"):
         features = stages.stage_encode(cfg, force=args.force, progress=progress)
@@ -168,6 +180,31 @@ def _dispatch(args: argparse.Namespace, cfg: Config) -> int:
     if args.command in ("evaluate", "run"):
         summary = stages.stage_evaluate(cfg, features, force=args.force, progress=progress)
         print(summary)
+    return 0
+
+
+def _benchmark(args: argparse.Namespace, cfg: Config) -> int:
+    from graphrec.benchmark.runner import run_benchmark, run_one
+    from graphrec.benchmark.summary import write_summary
+    from graphrec.training.seed import torch_threads
+
+    if args.runs is not None:
+        cfg = cfg.replace(benchmark=cfg.benchmark.replace(runs=args.runs))
+    worker_argv = ([f"--config={args.config}"] if args.config else []) + [f"--set={o}" for o in args.overrides]
+    if args.runs is not None:
+        worker_argv.append(f"--runs={args.runs}")
+    command = "graphrec " + " ".join(sys.argv[1:]) if sys.argv and sys.argv[0].endswith("graphrec") else "graphrec benchmark"
+    if args.summary_only:
+        write_summary(cfg, list(range(cfg.benchmark.runs)), command=command)
+        return 0
+    if args.only_run is not None:
+        from graphrec import stages
+
+        features = stages.stage_encode(cfg, progress=False)
+        with torch_threads(args.threads or cfg.benchmark.threads):
+            run_one(cfg, args.only_run, features, args.force, progress=not args.no_progress)
+        return 0
+    run_benchmark(cfg, worker_argv, force=args.force, progress=not args.no_progress, command=command)
     return 0
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from graphrec.config_base import ConfigError, StrictConfig, accepts_str, field_type, opt
 from graphrec.baselines.config import BaselinesConfig
+from graphrec.benchmark.config import BenchmarkConfig
 from graphrec.data.config import DataConfig, SplitConfig
 from graphrec.encoders.config import EncodersConfig
 from graphrec.evaluation.config import EvalConfig, SuiteConfig
@@ -35,6 +36,7 @@ class Config(StrictConfig):
     eval: EvalConfig = opt(EvalConfig, "Evaluation protocol: settings, cut-offs, confidence intervals.")
     suite: SuiteConfig = opt(SuiteConfig, "What `graphrec evaluate` runs: GraphRec seeds, baselines, warm oracle.")
     baselines: BaselinesConfig = opt(BaselinesConfig, "Baselines evaluated side by side, with their tuning budgets.")
+    benchmark: BenchmarkConfig = opt(BenchmarkConfig, "Item k-fold benchmark (`graphrec benchmark`): runs, folds, parallelism, statistics.")
 
     @property
     def paths(self) -> RunPaths:
