@@ -35,7 +35,7 @@ def _positive_int(text: str) -> int:
 
 
 #: Commands that write under the run directory (checked to be writable before any work).
-WRITING = ("run", "prepare", "split", "encode", "train", "evaluate", "add-items")
+WRITING = ("run", "prepare", "split", "encode", "train", "evaluate", "add-items", "benchmark")
 
 
 def check_run_dir(run_dir: str) -> None:
@@ -44,6 +44,9 @@ def check_run_dir(run_dir: str) -> None:
 
     root = Path(run_dir)
     probe = root / ".graphrec-write-test"
+    for parent in [root, *root.parents]:
+        if parent.exists() and not parent.is_dir():
+            raise ConfigError(f"run_dir: {parent} is a file, not a directory; set run_dir to a directory")
     try:
         root.mkdir(parents=True, exist_ok=True)
         probe.write_bytes(b"")

@@ -184,12 +184,12 @@ class GraphRecTask(nn.Module):
             items = items[torch.randperm(items.numel())[: cfg.ssl_items]]
         if self.weight("barlow") > 0:
             parts = []
-            if "item" in cfg.barlow_views:
+            if "item" in cfg.barlow_views and items.numel() >= 2:  # BatchNorm in the projector needs >= 2 rows
                 z1 = m.content_views(self._aug_features(items, cfg.aug_modality_dropout, cfg.aug_feature_noise))[0]
                 z2 = m.content_views(self._aug_features(items, cfg.aug_modality_dropout, cfg.aug_feature_noise))[0]
                 proj = self.heads["barlow_item"]
                 parts.append(barlow_twins_loss(proj(z1), proj(z2), cfg.barlow_off_diagonal, scale_by_dim=True))
-            if "user" in cfg.barlow_views:
+            if "user" in cfg.barlow_views and torch.unique(users).numel() >= 2:
                 bu = torch.unique(users)
                 if bu.numel() > cfg.ssl_users:
                     bu = bu[torch.randperm(bu.numel())[: cfg.ssl_users]]
@@ -204,7 +204,7 @@ class GraphRecTask(nn.Module):
                         z = set_view(out["collab"], rows, its, bu.numel())
                     views.append(self.heads["barlow_user"](z))
                 parts.append(barlow_twins_loss(views[0], views[1], cfg.barlow_off_diagonal, scale_by_dim=True))
-            terms["barlow"] = torch.stack(parts).mean()
+            terms["barlow"] = torch.stack(parts).mean() if parts else out["content"].sum() * 0.0
         if self.weight("genre") > 0:
             f = {mm: (m.features[mm][0][items], m.features[mm][1][items]) for mm in m.modalities}
             for h in cfg.genre_hidden:

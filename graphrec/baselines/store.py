@@ -14,6 +14,7 @@ from typing import Any
 import torch
 
 from graphrec.baselines.common import EmbeddingScorer, SplitScorer
+from graphrec.data.report import DataError
 from graphrec.baselines.simple import PopularityScorer, RandomScorer
 
 FORMAT = 1
@@ -56,13 +57,13 @@ def load_scorer(path: str | Path) -> Any:
     """Rebuild a stored scorer (with its ``history`` and ``meta`` attributes)."""
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"stored scorer not found: {path}")
+        raise DataError(path, "stored scorer not found; run `graphrec train` first")
     try:
         blob = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # truncated / corrupt / not a torch file
-        raise ValueError(f"{path}: not a readable graphrec scorer file ({type(exc).__name__}: {exc})") from None
+        raise DataError(path, f"not a readable graphrec scorer file ({type(exc).__name__}: {exc})") from None
     if not isinstance(blob, dict) or blob.get("format") != FORMAT or blob.get("class") not in SCORERS:
-        raise ValueError(f"{path}: not a graphrec scorer file of format {FORMAT}")
+        raise DataError(path, f"not a graphrec scorer file of format {FORMAT}")
     scorer = SCORERS[blob["class"]].from_state(blob["state"])
     scorer.history, scorer.meta = blob.get("history", {}), blob.get("meta", {})
     return scorer

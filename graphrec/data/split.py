@@ -181,6 +181,37 @@ def split_with_cold_items(interactions: pd.DataFrame, cold_val: set[str], cold_t
     return Split(**tables, info=info)
 
 
+def check_split(split: Split, cfg: SplitConfig, val_setting: str, source: Path) -> None:
+    """A :class:`DataError` when ``split`` leaves a later stage nothing to work on (naming the keys).
+
+    Training needs at least two warm items with training interactions, the early-stopping
+    setting ``val_setting`` needs validation positives, and a split asked for cold items
+    (``cold_item_frac > 0``) must have some in cold-validation and cold-test.
+    """
+    c = split.info["counts"]
+    n = c["items_with_interactions"]
+    fracs = f"split.cold_item_frac={cfg.cold_item_frac}, split.cold_val_share={cfg.cold_val_share}"
+    train_items = split.train["item_id"].nunique()
+    if train_items < 2 or c["train_interactions"] < 2:
+        raise DataError(source, f"the split leaves {train_items} warm item(s) with {c['train_interactions']} training "
+                        f"interaction(s) ({fracs} of {n} items with interactions; {c['users']} users); training needs "
+                        "at least 2 warm items: lower split.cold_item_frac or give more data")
+    if cfg.cold_item_frac > 0 and not split.info.get("kfold"):
+        for what, k in (("cold-validation", "cold_val_items"), ("cold-test", "cold_test_items")):
+            if c[k] == 0:
+                raise DataError(source, f"the split has no {what} items ({fracs} of {n} items with interactions "
+                                f"round to {c['cold_val_items']} cold-validation and {c['cold_test_items']} cold-test "
+                                "items): raise split.cold_item_frac, or set it to 0 for no cold items")
+    need = {"cold": ("val_cold", "cold-validation"), "cold_full": ("val_cold", "cold-validation"),
+            "warm": ("val_warm", "warm-validation")}.get(val_setting)
+    if val_setting == "hybrid" and len(split.val_warm) + len(split.val_cold) == 0:
+        need = ("val_warm", "validation")
+    if need and c[f"{need[0]}_interactions"] == 0:
+        raise DataError(source, f"the split has no {need[1]} interactions, but train.val_setting={val_setting!r} "
+                        f"early-stops on them ({fracs}, split.warm_val_frac={cfg.warm_val_frac}; {n} items with "
+                        f"interactions, {c['users']} users)")
+
+
 def _attach_timestamps(tables: dict[str, pd.DataFrame], interactions: pd.DataFrame) -> dict[str, pd.DataFrame]:
     """Add each pair's ``timestamp`` (first occurrence) to every split table, keeping row order.
 

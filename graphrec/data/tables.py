@@ -258,8 +258,8 @@ def build_canonical(raw_interactions: pd.DataFrame, raw_items: pd.DataFrame, spe
     inter = canonical_interactions(raw_interactions, spec, items, dropped, report)
     if inter.empty:
         hint = ""
-        if spec.rating_col and report.skipped.get("below_rating_threshold"):
-            r = pd.to_numeric(raw_interactions[spec.rating_col], errors="coerce")
+        r = pd.to_numeric(raw_interactions[spec.rating_col], errors="coerce") if spec.rating_col else None
+        if r is not None and len(r) and r.max() < spec.rating_threshold:
             hint = (f"; data.rating_threshold={spec.rating_threshold:g} but the ratings range from {r.min():g} to "
                     f"{r.max():g} (only ratings >= the threshold are positives)")
         raise DataError(spec.interactions_file, _nothing_left("interactions", len(raw_interactions), report) + hint,

@@ -12,6 +12,7 @@ from typing import Any
 import pandas as pd
 import torch
 
+from graphrec.config_base import ConfigError
 from graphrec.data.features import ItemFeatures
 from graphrec.encoders.base import _REGISTRY, Encoder, build_encoder
 from graphrec.encoders.config import EncodersConfig
@@ -40,7 +41,7 @@ def encoder_from_config(modality: str, cfg: EncodersConfig, hash_cache: str | Pa
     """Build the configured encoder of ``modality``; extra options an encoder does not take are not passed."""
     name = encoder_name(modality, cfg)
     if name not in _REGISTRY:
-        raise KeyError(f"encoders.{modality}.name: unknown encoder {name!r}; registered: {sorted(_REGISTRY)}")
+        raise ConfigError(f"encoders.{modality}.name: unknown encoder {name!r}; registered: {sorted(_REGISTRY)}")
     common = {"batch_size": cfg.batch_size_for(modality), "hash_cache": hash_cache,
               "arch": cfg.image.arch, "checkpoint": cfg.image.checkpoint}
     if modality == "text":

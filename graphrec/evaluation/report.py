@@ -15,7 +15,12 @@ from typing import Any, Mapping, Sequence
 
 from graphrec.evaluation.protocol import SETTINGS
 
-TABLE_METRICS = ("recall@20", "ndcg@20", "hit@20", "precision@20", "mrr@20")
+def table_metrics(k: int = 20) -> tuple[str, ...]:
+    """The columns of the report's tables at cut-off ``k`` (``eval.main_metric``'s K)."""
+    return tuple(f"{m}@{k}" for m in ("recall", "ndcg", "hit", "precision", "mrr"))
+
+
+TABLE_METRICS = table_metrics(20)
 Results = Mapping[str, Mapping[str, Mapping[str, float]]]
 
 
@@ -161,7 +166,9 @@ def render_report_md(
                 cols = list(beyond[rows[0]][s])
                 lines += [f"### {s}", ""] + _table(rows, cols, lambda m, c, s=s: _fmt(beyond[m][s].get(c))) + [""]
     if buckets:
-        lines += ["## Recall@20 per item-popularity bucket", "",
+        bk = next((key for b in buckets.values() for per in b.values() for v in per.values() for key in v
+                   if key.startswith("recall@")), "recall@20")
+        lines += [f"## Recall@{bk.partition('@')[2]} per item-popularity bucket", "",
                   "Warm items in train-popularity quantile buckets; cold-test items are their own bucket.", ""]
         for s in SETTINGS:
             rows = [m for m in buckets if s in buckets[m]]

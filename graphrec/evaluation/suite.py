@@ -93,13 +93,13 @@ def _missing_modality(models: SuiteModels, data: RecData, ev: EvalConfig, out_di
     from graphrec.evaluation import stats
     from graphrec.evaluation.missing import missing_modality_eval
 
-    runs = [missing_modality_eval(models.scorers[n], data, "test", ev.ks) for n in models.seed_names
+    runs = [missing_modality_eval(models.scorers[n], data, "test", sorted({*ev.ks, ev.beyond_k})) for n in models.seed_names
             if len(getattr(models.scorers[n], "modalities", [])) > 1]
     if not runs:
         return None
     agg = stats.aggregate_seeds(runs, ev.ci_level)
     (out_dir / "missing_modality.json").write_text(json.dumps({"per_seed": runs, "seeds": agg}, indent=1) + "\n")
-    metrics = (f"recall@{ev.beyond_k}", "ndcg@20")
+    metrics = (f"recall@{ev.beyond_k}", f"ndcg@{ev.main_k}")
     return {f"graphrec, {cond.replace('_', ' ')}": {f"{m} ({st})": v[m][st] for m in metrics if m in v for st in ("mean", "std")}
             for cond, v in agg.items()}
 
@@ -109,14 +109,14 @@ def _oracle_rows(models: SuiteModels, ev: EvalConfig) -> tuple[dict | None, str 
         return None, None
     odata, oracle_model = models.oracle
     main = models.scorers[models.seed_names[0]]
-    k = f"recall@{ev.beyond_k}"
-    o = evaluate(oracle_model, odata, "test", ["cold", "cold_full"], ev.ks, ev.batch_size)
-    m = evaluate(main, odata, "test", ["cold", "cold_full"], ev.ks, ev.batch_size)
+    k, n = f"recall@{ev.beyond_k}", f"ndcg@{ev.main_k}"
+    o = evaluate(oracle_model, odata, "test", ["cold", "cold_full"], sorted({*ev.ks, ev.beyond_k}), ev.batch_size)
+    m = evaluate(main, odata, "test", ["cold", "cold_full"], sorted({*ev.ks, ev.beyond_k}), ev.batch_size)
     rows = {}
     for s in ("cold", "cold_full"):
-        rows[f"graphrec ({s})"] = {k: m[s][k], "ndcg@20": m[s]["ndcg@20"]}
-        rows[f"warm oracle ({s})"] = {k: o[s][k], "ndcg@20": o[s]["ndcg@20"]}
-        rows[f"gap closed ({s})"] = {k: gap_closed(m[s][k], o[s][k]), "ndcg@20": gap_closed(m[s]["ndcg@20"], o[s]["ndcg@20"])}
+        rows[f"graphrec ({s})"] = {k: m[s][k], n: m[s][n]}
+        rows[f"warm oracle ({s})"] = {k: o[s][k], n: o[s][n]}
+        rows[f"gap closed ({s})"] = {k: gap_closed(m[s][k], o[s][k]), n: gap_closed(m[s][n], o[s][n])}
     return rows, f"warm oracle: {json.dumps(odata.oracle_report)}"
 
 
@@ -147,15 +147,16 @@ def evaluate_suite(models: SuiteModels, data: RecData, ev: EvalConfig, out_dir: 
     if col.ci:
         report.write_ci_json(out_dir / "metrics_ci.json", col.ci)
     (out_dir / "metrics_seeds.json").write_text(json.dumps({"graphrec": seed_stats}, indent=1) + "\n")
-    pl = [plots.plot_recall_bars(col.results, out_dir / "recall_at_20.png", ci=col.ci or None),
-          plots.plot_bucket_recall(col.buckets, out_dir / "recall_by_popularity.png"),
+    pl = [plots.plot_metric_bars(col.results, out_dir / f"recall_at_{ev.main_k}.png", f"recall@{ev.main_k}", col.ci or None),
+          plots.plot_bucket_recall(col.buckets, out_dir / "recall_by_popularity.png", metric=f"recall@{ev.beyond_k}"),
           plots.plot_training_curves({k: v for k, v in models.histories.items() if v}, out_dir / "training_curves.png")]
     if seed_stats:
         seed_line = "; ".join(f"{s} {m}: {v['mean']:.4f} ± {v['std']:.4f}" for s in ("cold", "warm", "hybrid")
-                              for m, v in seed_stats.get(s, {}).items() if m in ("recall@20", "ndcg@20"))
+                              for m, v in seed_stats.get(s, {}).items() if m in (f"recall@{ev.main_k}", f"ndcg@{ev.main_k}"))
         remarks.insert(0, f"GraphRec over seeds {[n for n in models.seed_names]} (mean ± std): {seed_line}")
     report.write_report_md(out_dir / "report.md", col.results, col.ci or None, col.notes, command, models.budgets,
                            beyond=col.beyond, buckets=col.buckets, oracle=oracle_rows, remarks=remarks,
-                           plots=[p.name for p in pl], missing_modality=missing_rows)
+                           plots=[p.name for p in pl], missing_modality=missing_rows,
+                           metrics=report.table_metrics(ev.main_k))
     return {"results": col.results, "seeds": seed_stats, "oracle": oracle_rows, "missing_modality": missing_rows,
             "seconds": round(time.time() - t0, 1), "report": str(out_dir / "report.md"), "evals": col.evals}

@@ -108,8 +108,16 @@ class Recommender:
     def _load_added(self) -> None:
         if self.serve_dir is None or not (self.serve_dir / "added_embeddings.pt").exists():
             return
-        state = torch.load(self.serve_dir / "added_embeddings.pt", weights_only=False)
-        added = pd.read_csv(self.serve_dir / "added_items.csv", dtype=str, keep_default_na=False)
+        from graphrec.data.tables import read_table
+
+        f = self.serve_dir / "added_embeddings.pt"
+        try:
+            state = torch.load(f, weights_only=False)
+            state["item_ids"], state["emb"]
+        except Exception as exc:  # noqa: BLE001 - truncated / corrupt / not a torch file
+            raise DataError(f, f"items added earlier cannot be read ({type(exc).__name__}); remove {self.serve_dir} "
+                            "and add them again") from None
+        added = read_table(self.serve_dir / "added_items.csv", ["item_id"])
         if state.get("space") != self._space():
             # embedded by another model (single vs ensemble, or retrained): embed them again from
             # the feature store (cache hits); the persisted files are replaced only once that worked

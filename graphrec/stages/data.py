@@ -22,7 +22,7 @@ def stage_prepare(cfg: Config, force: bool = False, log=print) -> dict:
         files = [src / "interactions.csv", src / "items.csv"]
     else:
         files = [src / cfg.data.interactions_file, src / cfg.data.items_file]
-    sigs = {str(f): file_signature(f) for f in files if f.exists()}
+    sigs = {str(f): file_signature(f) for f in files if f.is_file()}
     out = cfg.paths.prepared
 
     def work() -> dict:
@@ -57,13 +57,17 @@ def stage_split(cfg: Config, force: bool = False, log=print, paths: RunPaths | N
         kfold: ``(run, folds, fold_seed)`` for run ``run`` of the item k-fold benchmark
             (:func:`graphrec.data.split.kfold_split`) instead of the random cold split.
     """
+    from graphrec.data.report import DataError
+
     paths = paths or cfg.paths
     prepared = paths.prepared / "interactions.csv"
     out = paths.split
+    if not prepared.is_file():
+        raise DataError(prepared, "prepared data not found; run `graphrec prepare` first")
 
     def work() -> dict:
         from graphrec.data import cold_start_split, load_prepared, write_split
-        from graphrec.data.split import item_folds, kfold_split
+        from graphrec.data.split import check_split, item_folds, kfold_split
 
         inter, _ = load_prepared(paths.prepared)
         if kfold is None:
@@ -71,6 +75,7 @@ def stage_split(cfg: Config, force: bool = False, log=print, paths: RunPaths | N
         else:
             run, k, fold_seed = kfold
             split = kfold_split(inter, item_folds(inter, k, fold_seed), run, k, cfg.split)
+        check_split(split, cfg.split, cfg.train.val_setting, prepared)
         write_split(split, out)
         _log_split_counts(split.info["counts"], log)
         return split.info["counts"]
@@ -87,11 +92,42 @@ def stage_encode(cfg: Config, force: bool = False, log=print, progress: bool = T
 
     log(f"[encode] {', '.join(cfg.encoders.enabled)} -> {cfg.paths.features}")
     _, items = load_prepared(cfg.paths.prepared)
+    check_template_columns(cfg, items, cfg.paths.prepared / "items.csv")
     features, report = encode_items(items, cfg.encoders, cfg.paths.features, progress=progress)
     (cfg.paths.features / "encode_report.json").write_text(json.dumps(report, indent=2, default=str) + "\n")
     for m, rep in report.get("modalities", {}).items():
         log(f"  {m}: {_short(rep)}")
     return features
+
+
+def check_template_columns(cfg: Config, items, where: Path) -> None:
+    """A :class:`~graphrec.config.ConfigError` naming ``encoders.text.template`` when it names a
+    column the prepared items table lacks (the default template falls back to ``text`` instead)."""
+    from graphrec.config import ConfigError, template_error
+    from graphrec.encoders.template import DEFAULT_TEMPLATE, parse_template
+
+    tpl = cfg.encoders.text.template
+    if "text" not in cfg.encoders.enabled or tpl is None or tpl == DEFAULT_TEMPLATE:
+        return
+    missing = [f for f in parse_template(tpl).fields if f not in items.columns]
+    if missing:
+        raise ConfigError(template_error(tpl, missing, list(items.columns), str(where)))
+
+
+def check_training_data(data, cfg: Config, paths: RunPaths) -> None:
+    """A :class:`~graphrec.data.report.DataError` naming the split file when training has nothing to work on."""
+    from graphrec.data.report import DataError
+
+    n_items = int(data.train[1].unique().numel())
+    if data.train.shape[1] < 2 or n_items < 2:
+        raise DataError(paths.split / "train.csv", f"{data.train.shape[1]} training interaction(s) over "
+                        f"{n_items} warm item(s): nothing to train on (rerun `graphrec split`; "
+                        "lower split.cold_item_frac)")
+    vs = cfg.train.val_setting
+    files = {"cold": ["val_cold"], "cold_full": ["val_cold"], "warm": ["val_warm"], "hybrid": ["val_warm", "val_cold"]}[vs]
+    if sum(data.edges(f).shape[1] for f in files) == 0:
+        raise DataError(paths.split / f"{files[0]}.csv", f"no validation interactions for train.val_setting={vs!r} "
+                        "(early stopping has nothing to select on)")
 
 
 def _short(rep: dict) -> str:

@@ -110,15 +110,15 @@ def stage_evaluate(cfg: Config, features, force: bool = False, log=print, progre
                 "graphrec": res["results"].get("graphrec", {}), "seeds": res["seeds"]}
 
     stamp = run_stage("evaluate", out, inputs, work, force, log, code=EVAL_CODE, outputs=["metrics.json"])
-    return summary_text(stamp["summary"].get("graphrec", {}), out, paths)
+    return summary_text(stamp["summary"].get("graphrec", {}), out, paths, cfg.eval.main_k)
 
 
-def summary_text(g: dict[str, Any], out: Path, paths: RunPaths) -> str:
+def summary_text(g: dict[str, Any], out: Path, paths: RunPaths, k: int = 20) -> str:
     """What the run wrote, and GraphRec's headline numbers (every K that was evaluated)."""
     lines = ["", "graphrec finished.",
              f"  report:   {out / 'report.md'}",
              f"  metrics:  {out / 'metrics.json'} (top-K files in {out / 'topk'})",
-             f"  plots:    {out / 'recall_at_20.png'}, {out / 'recall_by_popularity.png'}, {out / 'training_curves.png'}",
+             f"  plots:    {out / f'recall_at_{k}.png'}, {out / 'recall_by_popularity.png'}, {out / 'training_curves.png'}",
              f"  model:    {ModelPaths(paths.model).checkpoint}  (try: graphrec recommend --config ... --user 1)"]
     for s in ("cold", "warm", "hybrid", "cold_full"):
         if s in g:

@@ -20,7 +20,7 @@ from graphrec.config import Config
 from graphrec.paths import ModelPaths, RunPaths
 from graphrec.signatures import file_signature
 from graphrec.stages.base import run_stage
-from graphrec.stages.data import load_data
+from graphrec.stages.data import check_training_data, load_data
 
 GRAPHREC_CODE = ("graphrec.recipes.graphrec", "graphrec.recipes.refine")
 SCORER_FILE = "scorer.pt"
@@ -180,6 +180,7 @@ def stage_train(cfg: Config, features, force: bool = False, log=print, progress:
     paths.root.mkdir(parents=True, exist_ok=True)
     cfg.save_yaml(paths.config)
     data = load_data(cfg, features, paths)
+    check_training_data(data, cfg, paths)
     validator = _validator(data, cfg)
     want = only or (lambda _: True)
     out: dict[str, Any] = {"graphrec": {}, "oracle": None, "baselines": {}}

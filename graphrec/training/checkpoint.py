@@ -12,6 +12,7 @@ from typing import Any
 
 import torch
 
+from graphrec.data.report import DataError
 from graphrec.nn import GraphRec, ModelConfig, build_model
 from graphrec.training.config import TrainConfig
 
@@ -57,6 +58,28 @@ def save_checkpoint(path: Path, model: GraphRec, model_cfg: ModelConfig, train_c
     return path
 
 
+RETRAIN = "retrain it with `graphrec train --force`"
+
+
+def read_checkpoint(path: str | Path) -> dict[str, Any]:
+    """The raw state of a checkpoint file; a :class:`~graphrec.data.report.DataError` naming the
+    file when it is missing, empty, truncated, corrupt or of another format."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(path, "checkpoint not found; run `graphrec train` first")
+    if path.stat().st_size == 0:
+        raise DataError(path, f"checkpoint is empty (0 bytes); {RETRAIN}")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as exc:  # noqa: BLE001 - truncated zip, unpickling error, EOF, not a torch file
+        raise DataError(path, f"not a readable checkpoint (truncated or corrupt: {type(exc).__name__}: "
+                        f"{str(exc).splitlines()[0] if str(exc) else ''}); {RETRAIN}") from None
+    if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
+        got = state.get("format") if isinstance(state, dict) else type(state).__name__
+        raise DataError(path, f"not a graphrec checkpoint of format {CHECKPOINT_FORMAT} (got {got!r}); {RETRAIN}")
+    return state
+
+
 def load_checkpoint(path: str | Path, return_state: bool = False):
     """Rebuild a trained :class:`GraphRec` (eval mode, graph attached) from a checkpoint.
 
@@ -67,18 +90,17 @@ def load_checkpoint(path: str | Path, return_state: bool = False):
         the model, or ``(model, raw_state)`` when ``return_state``.
     """
     path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"checkpoint not found: {path}")
-    state = torch.load(path, map_location="cpu", weights_only=False)
-    if state.get("format") != CHECKPOINT_FORMAT:
-        raise ValueError(f"{path}: unsupported checkpoint format {state.get('format')!r} (expected {CHECKPOINT_FORMAT})")
-    cfg = ModelConfig.from_dict(state["model_config"])
-    model = build_model(cfg, state["num_users"], state["num_items"], state["modality_dims"])
-    res = model.load_state_dict(state["model"], strict=False)
+    state = read_checkpoint(path)
+    try:
+        cfg = ModelConfig.from_dict(state["model_config"])
+        model = build_model(cfg, state["num_users"], state["num_items"], state["modality_dims"])
+        res = model.load_state_dict(state["model"], strict=False)
+    except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+        raise DataError(path, f"checkpoint does not rebuild a model ({type(exc).__name__}: {exc}); {RETRAIN}") from None
     optional = {"warm_residual", "warm_user_residual"}  # absent from checkpoints written before warm refinement
     if res.unexpected_keys or set(res.missing_keys) - optional:
-        raise RuntimeError(f"{path}: checkpoint does not match the model: missing {sorted(set(res.missing_keys) - optional)}, "
-                           f"unexpected {sorted(res.unexpected_keys)}")
+        raise DataError(path, f"checkpoint does not match the model: missing {sorted(set(res.missing_keys) - optional)}, "
+                        f"unexpected {sorted(res.unexpected_keys)}; {RETRAIN}")
     model.set_graph(state["graph"]["train_edges"], state["graph"]["features"])
     model.eval()
     model.user_ids, model.item_ids = state["user_ids"], state["item_ids"]

@@ -32,7 +32,10 @@ def load_ensemble(path: str | Path) -> tuple[GraphRecEnsemble | None, str]:
     path = Path(path)
     if not path.exists():
         return None, f"no {path.name} (written by `graphrec train` with suite.ensemble and 2+ seeds)"
-    members = json.loads(path.read_text())["members"]
+    try:
+        members = [{"dir": str(m["dir"]), "checkpoint": m["checkpoint"]} for m in json.loads(path.read_text())["members"]]
+    except (json.JSONDecodeError, KeyError, TypeError, UnicodeDecodeError) as exc:
+        return None, f"{path} is not a readable ensemble manifest ({type(exc).__name__}); re-run `graphrec train`"
     for m in members:
         ckpt = ModelPaths(path.parent / m["dir"]).checkpoint
         if not ckpt.exists() or file_signature(ckpt) != m["checkpoint"]:
