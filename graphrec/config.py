@@ -54,6 +54,10 @@ class Config(StrictConfig):
         if vs == "warm" and self.split.warm_val_frac == 0:
             raise ConfigError("split.warm_val_frac: is 0, so there are no warm-validation interactions, but "
                               "train.val_setting='warm' early-stops on them")
+        if self.train.user_view == "sequence" and (self.data.format == "ml1m-mm" or not self.data.timestamp_col):
+            raise ConfigError("train.user_view: 'sequence' needs interaction timestamps, and "
+                              + ("ml1m-mm has none" if self.data.format == "ml1m-mm" else "data.timestamp_col is not set")
+                              + "; use 'auto' or 'set'")
         self._check_template()
 
     def _check_template(self) -> None:

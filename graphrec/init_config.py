@@ -144,9 +144,15 @@ def read_raw(path: str | Path, max_rows: int = MAX_ROWS) -> tuple[pd.DataFrame, 
     if not path.is_file():
         raise DataError(path, "file not found")
     sep = "\t" if path.suffix in (".tsv", ".tab") else ","
+    if path.stat().st_size == 0:
+        raise DataError(path, "empty file (0 bytes): it needs a header row naming its columns")
     try:
         df = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False, nrows=max_rows + 1)
-    except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as exc:
+    except UnicodeDecodeError:
+        from graphrec.data.tables import encoding_error
+
+        raise encoding_error(path, sep) from None
+    except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
         raise DataError(path, f"cannot be parsed as {'TSV' if sep == chr(9) else 'CSV'}: {exc}") from None
     if df.shape[1] == 1:
         head = str(df.columns[0])

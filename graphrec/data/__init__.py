@@ -19,4 +19,4 @@ def load_recdata(prepared_dir: str | Path, split_dir: str | Path,
     """Load prepared items + a split directory (+ optional features) into a :class:`RecData`."""
     _, items = load_prepared(prepared_dir)
     split = load_split(split_dir)
-    return RecData.from_frames(split.frames(), items, features)
+    return RecData.from_frames(split.frames(), items, features, split_dir=split_dir)

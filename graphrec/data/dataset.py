@@ -13,12 +13,14 @@ feature normalisation); validation sets are for model selection; test sets are r
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pandas as pd
 import torch
 
 from graphrec.data.edges import csr
 from graphrec.data.features import ItemFeatures
+from graphrec.data.report import DataError
 
 SPLIT_NAMES = ("train", "val_warm", "test_warm", "val_cold", "test_cold")
 
@@ -98,12 +100,15 @@ class RecData:
         splits: dict[str, pd.DataFrame],
         items: pd.DataFrame,
         features: dict[str, ItemFeatures] | None = None,
+        split_dir: str | Path | None = None,
     ) -> "RecData":
         """Build from split DataFrames (columns ``user_id,item_id``, string ids) and the items table.
 
         Users are every user that appears in any split, sorted; items are every row of
-        ``items`` in file order. A split pair naming an item absent from ``items`` is an error.
+        ``items`` in file order. A split pair naming an item absent from ``items`` is a
+        :class:`~graphrec.data.report.DataError` naming ``split_dir``'s file and row.
         """
+        where = Path(split_dir) if split_dir is not None else Path("<split>")
         missing = [n for n in SPLIT_NAMES if n not in splits]
         if missing:
             raise ValueError(f"missing split tables: {missing}")
@@ -120,7 +125,8 @@ class RecData:
             bad = ~it.isin(item_index)
             if bad.any():
                 row = int(bad.to_numpy().nonzero()[0][0])
-                raise ValueError(f"split {name}: row {row + 2} names item {it.iloc[row]!r} not in items table")
+                raise DataError(where / f"{name}.csv", f"item {it.iloc[row]!r} is not in the prepared items table "
+                                "(rerun `graphrec split`)", row=row + 2, field="item_id")
             u = torch.tensor(df["user_id"].astype(str).map(user_index).to_numpy(), dtype=torch.long)
             i = torch.tensor(it.map(item_index).to_numpy(), dtype=torch.long)
             return torch.stack([u, i])
@@ -131,8 +137,8 @@ class RecData:
             ts = pd.to_numeric(splits["train"]["timestamp"], errors="coerce")
             if ts.isna().any():
                 row = int(ts.isna().to_numpy().nonzero()[0][0])
-                raise ValueError(f"split train: row {row + 2} has timestamp {splits['train']['timestamp'].iloc[row]!r}, "
-                                 "not a number")
+                raise DataError(where / "train.csv", f"timestamp {splits['train']['timestamp'].iloc[row]!r} is not a number",
+                                row=row + 2, field="timestamp")
             train_ts = torch.tensor(ts.to_numpy(dtype="float64"))
         cold_val = torch.unique(edges["val_cold"][1])
         cold_test = torch.unique(edges["test_cold"][1])

@@ -244,4 +244,8 @@ def load_split(split_dir: str | Path) -> Split:
     if not (d / "split.json").exists():
         raise DataError(d / "split.json", "split not found; run `graphrec split` first")
     frames = {n: read_table(d / f"{n}.csv", ["user_id", "item_id"]) for n in SPLIT_FILES}
-    return Split(**frames, info=json.loads((d / "split.json").read_text()))
+    try:
+        info = json.loads((d / "split.json").read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise DataError(d / "split.json", f"not valid JSON ({exc}); rerun `graphrec split --force`") from None
+    return Split(**frames, info=info)

@@ -43,7 +43,7 @@ def read_table(path: str | Path, required: list[str]) -> pd.DataFrame:
     try:
         df = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False)
     except UnicodeDecodeError:
-        raise _encoding_error(path, sep) from None
+        raise encoding_error(path, sep) from None
     except pd.errors.EmptyDataError:
         raise DataError(path, f"no header row: a {kind} file needs a first line naming its columns") from None
     except pd.errors.ParserError as exc:
@@ -55,7 +55,7 @@ def read_table(path: str | Path, required: list[str]) -> pd.DataFrame:
     return df
 
 
-def _encoding_error(path: Path, sep: str) -> DataError:
+def encoding_error(path: Path, sep: str) -> DataError:
     """The first byte that is not UTF-8, as file line (row), column and byte position in that line."""
     import csv
 

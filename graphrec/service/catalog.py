@@ -192,7 +192,7 @@ class Catalog:
             raise ServiceError(404, f"unknown item id {item_id!r}", "item_id")
         users, emb = self.rec.user_emb, self.rec.index.emb
         ids = list(self.rec.user_pos)
-        hist_pos = self.rec._history  # positions of each user's known items (what recommend excludes)
+        hist_pos = self.rec._seen  # positions of each user's known items (what recommend excludes)
         ranks = torch.empty(len(ids), dtype=torch.long)
         for s in range(0, len(ids), 2048):
             u = users[s: s + 2048]  # (B, D)

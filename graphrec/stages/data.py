@@ -97,7 +97,27 @@ def stage_encode(cfg: Config, force: bool = False, log=print, progress: bool = T
     (cfg.paths.features / "encode_report.json").write_text(json.dumps(report, indent=2, default=str) + "\n")
     for m, rep in report.get("modalities", {}).items():
         log(f"  {m}: {_short(rep)}")
+    check_features(cfg, features, cfg.paths.features / "encode_report.json", log)
     return features
+
+
+def check_features(cfg: Config, features, report_path: Path, log=print) -> None:
+    """A modality no item has usable input for is useless to the model: a note, or (when every
+    modality the model reads is empty) a :class:`~graphrec.config.ConfigError` naming the keys."""
+    from graphrec.config import ConfigError
+
+    empty = [m for m, f in features.items() if not bool(f.mask.any())]
+    if not empty:
+        return
+    why = {"image": "no item has a readable image" + ("" if cfg.data.format == "ml1m-mm" or cfg.data.image_col
+                                                      else " (data.image_col is not set)"),
+           "text": "every item's text is empty (check encoders.text.template and data.text_cols)"}
+    read = [m for m in cfg.model.modalities if m in features]
+    if read and all(m in empty for m in read):
+        raise ConfigError(f"encoders.enabled / model.modalities {read}: {'; '.join(why.get(m, m) for m in read)}, "
+                          f"so the model would have no item content to learn from (see {report_path})")
+    for m in empty:
+        log(f"[encode] note: {m}: {why.get(m, 'no item has usable input')}; the model learns nothing from it")
 
 
 def check_template_columns(cfg: Config, items, where: Path) -> None:
