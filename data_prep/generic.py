@@ -128,6 +128,8 @@ def new_item_aliases(cfg: DataConfig) -> dict[str, str]:
             out.setdefault(canonical, c)
         if c in fields:
             out.setdefault(fields[c], c)
+    if len(spec.text_cols) == 1:  # the prepared `text` is then that column's value
+        out.setdefault("text", spec.text_cols[0])
     return out
 
 

@@ -58,7 +58,17 @@ class Config(StrictConfig):
             raise ConfigError("train.user_view: 'sequence' needs interaction timestamps, and "
                               + ("ml1m-mm has none" if self.data.format == "ml1m-mm" else "data.timestamp_col is not set")
                               + "; use 'auto' or 'set'")
+        self._check_encoders()
         self._check_template()
+
+    def _check_encoders(self) -> None:
+        from graphrec.encoders.base import list_encoders
+        from graphrec.encoders.pipeline import encoder_name
+
+        for m in self.encoders.enabled:
+            name = encoder_name(m, self.encoders)
+            if name not in list_encoders():
+                raise ConfigError(f"encoders.{m}.name: unknown encoder {name!r}; registered: {list_encoders()}")
 
     def _check_template(self) -> None:
         from graphrec.data.fields import prepared_item_fields

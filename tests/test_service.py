@@ -95,7 +95,17 @@ def test_errors_are_json_naming_the_field(client):
     assert r.status_code == 400 and r.json()["field"] == "image_base64"
     r = client.post("/items", content=b"{not json", headers={"content-type": "application/json"})
     assert r.status_code == 400 and r.json()["field"] == "items"
+    r = client.post("/items", json={"items": [{"item_id": "bad4", "colour": "red", "title": "x"}]})
+    assert r.status_code == 400 and r.json()["field"] == "colour" and "unknown column" in r.json()["error"]
     assert client.get("/items/bad1").status_code == 404  # a bad batch adds nothing
+
+
+def test_post_item_whose_only_content_is_unreadable_is_refused(client, tmp_path):
+    fake = tmp_path / "poster.jpg"
+    fake.write_text("a text file named .jpg")
+    r = client.post("/items", json={"items": [{"item_id": "bad5", "image_path": str(fake)}]})
+    assert r.status_code == 400 and r.json()["field"] == "image_path" and "no usable content" in r.json()["error"]
+    assert client.get("/items/bad5").status_code == 404
 
 
 def test_post_items_json_and_csv_recommendable_at_once_and_persisted(client, run_dir):

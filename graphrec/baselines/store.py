@@ -14,8 +14,8 @@ from typing import Any
 import torch
 
 from graphrec.baselines.common import EmbeddingScorer, SplitScorer
-from graphrec.data.report import DataError
 from graphrec.baselines.simple import PopularityScorer, RandomScorer
+from graphrec.data.report import DataError
 
 FORMAT = 1
 SCORERS: dict[str, type] = {c.__name__: c for c in (EmbeddingScorer, SplitScorer, PopularityScorer, RandomScorer)}

@@ -16,7 +16,7 @@ class TextEncoderConfig(StrictConfig):
 
     name: str = opt("minilm", help="registered text encoder: minilm (packaged all-MiniLM-L6-v2), sentence_transformers (any model, set `model`), open_clip_text (CLIP text tower; uses `encoders.image.arch`/`checkpoint`)")
     model: str | None = opt(None, help="sentence-transformers model directory or hub name; overrides the packaged all-MiniLM-L6-v2 (required for name=sentence_transformers)")
-    template: str | None = opt(DEFAULT_TEMPLATE, help="Python format string over item-table columns; a sentence whose fields are all empty is dropped; `genres` `|` becomes `, `; null = use the `text` column as is. The default falls back to `text` (and says so in the report) when the table lacks its columns")
+    template: str | None = opt(DEFAULT_TEMPLATE, help="Python format string over the columns of the prepared items.csv: item_id, title, text, image_path, genres, and ml1m-mm's plot, director, actors, year or, for generic data, every data.text_cols column as a field (lower case, other characters as _; README: Template fields); a field the table lacks is an error at config load. A sentence whose fields are all empty is dropped; `genres` `|` becomes `, `; null = use the `text` column as is. The default falls back to `text` (and says so in the report) when the table lacks its columns")
     batch_size: int = opt(64, help="texts per forward pass")
     normalize: bool = opt(True, help="L2-normalise text embeddings")
     max_seq_length: int | None = opt(None, help="truncate texts to this many tokens (null = the model's own limit, 256 for MiniLM)")

@@ -291,7 +291,7 @@ def canonical_new_items(items: pd.DataFrame | str | Path, index: ItemIndex | Non
         df = read_table(path, [])
         root = path.resolve().parent
     else:
-        path, df, root = Path("<table>"), items.astype(str).fillna(""), Path.cwd()
+        path, df, root = Path("<table>"), items.fillna("").astype(str), Path.cwd()
     df = df.reset_index(drop=True)
     if df.empty:
         raise DataError(path, "no new items (a header but no rows)")

@@ -252,7 +252,7 @@ class Catalog:
                     raise ServiceError(400, f"image_path {pth!r} is not an image file ({', '.join(IMAGE_SUFFIXES)})",
                                        "image_path", _row(n, source))
         # template fields a row leaves out are empty (their sentence is dropped), as long as it names one
-        wanted = [f for f in self.item_fields() if f not in ("item_id", "image_path")]
+        wanted = [f for f in self.item_fields() if f not in ("item_id", "image_path", "text")]  # `text` is derived
         if any(f in df.columns for f in wanted):
             for f in wanted:
                 if f not in df.columns:
