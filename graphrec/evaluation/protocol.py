@@ -82,7 +82,7 @@ def _check_scores(scores: torch.Tensor, batch: torch.Tensor, num_items: int, nam
     if torch.isnan(scores).any():
         bad = int(batch[torch.isnan(scores).any(1)][0])
         raise ValueError(f"{name}.score returned NaN scores (first for user index {bad})")
-    return scores.detach().float().clone()  # clone: we write -inf into it
+    return scores.detach().float().clone(memory_format=torch.contiguous_format)  # a copy: we write -inf into it
 
 
 # ----------------------------------------------------------------------------- main entry
