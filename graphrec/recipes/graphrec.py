@@ -22,10 +22,10 @@ import torch
 import yaml
 
 from graphrec.data.dataset import RecData
+from graphrec.devices import module_to, resolve_device
 from graphrec.nn import GraphRec, ModelConfig, build_model
 from graphrec.paths import ModelPaths
 from graphrec.task import GraphRecTask
-from graphrec.devices import module_to, resolve_device
 from graphrec.training.checkpoint import load_checkpoint, save_checkpoint
 from graphrec.training.config import AUX_TERMS, TrainConfig
 from graphrec.training.distributed import DistContext, finish_ranks
