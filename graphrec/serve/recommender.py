@@ -31,13 +31,20 @@ class Recommender:
         features_dir: feature store directory (new items are encoded into it).
         serve_dir: where added items are persisted (``None``: not persisted).
         backend: ``"exact"`` (default) or ``"faiss"``.
+        device: where the model computes (embeddings, new items' content tower and encoders);
+            None = leave the model where it is. The serving index and user vectors live on the CPU.
     """
 
     def __init__(self, model, items: pd.DataFrame, history: pd.DataFrame, encoders_cfg=None,
-                 features_dir: Path | None = None, serve_dir: Path | None = None, backend: str = "exact") -> None:
-        self.model = model
+                 features_dir: Path | None = None, serve_dir: Path | None = None, backend: str = "exact",
+                 device=None) -> None:
+        from graphrec.devices import move_scorer, scorer_device
+
+        self.model = move_scorer(model, device)
+        self.device = scorer_device(self.model)
         self.encoders_cfg, self.features_dir, self.serve_dir = encoders_cfg, features_dir, serve_dir
         users, item_emb = model.serving_embeddings() if hasattr(model, "serving_embeddings") else model.embeddings()
+        users, item_emb = users.cpu(), item_emb.cpu()
         self.user_emb = users
         self.user_pos = {u: i for i, u in enumerate(model.user_ids)}
         self.index = ItemIndex(list(model.item_ids), item_emb, backend=backend)
@@ -49,12 +56,14 @@ class Recommender:
 
     # ------------------------------------------------------------------ loading
     @classmethod
-    def load(cls, run_dir: str | Path, backend: str = "exact", model: str = "auto", log=None) -> "Recommender":
+    def load(cls, run_dir: str | Path, backend: str = "exact", model: str = "auto", log=None,
+             device=None) -> "Recommender":
         """Load a run directory written by ``graphrec run`` / ``graphrec train``.
 
         ``model``: ``"single"`` serves ``model/checkpoint.pt``; ``"ensemble"`` the seed ensemble
         recorded by ``graphrec train`` (``ensemble.json``; an error when absent or stale);
         ``"auto"`` the ensemble when it is there and current, else the single model.
+        ``device``: a device option or :class:`torch.device` (None = the run config's ``device``).
         """
         if model not in ("auto", "single", "ensemble"):
             raise ValueError(f"model must be 'auto', 'single' or 'ensemble', got {model!r}")
@@ -85,7 +94,10 @@ class Recommender:
         net = net or load_checkpoint(ckpt)
         cfg = Config.load_yaml(paths.config)
         interactions, items = load_prepared(paths.prepared)
-        rec = cls(net, items, interactions, cfg.encoders, paths.features, paths.serve, backend)
+        from graphrec.devices import resolve_device
+
+        dev = cfg.resolved_device() if device is None else resolve_device(device)
+        rec = cls(net, items, interactions, cfg.encoders, paths.features, paths.serve, backend, device=dev)
         rec._load_added()
         return rec
 
@@ -176,7 +188,7 @@ class Recommender:
         if self.encoders_cfg is None or self.features_dir is None:
             raise RuntimeError("add_items needs the run's encoder config and feature store (use Recommender.load)")
         table = canonical_new_items(items, self.index)
-        feats, _ = encode_items(table, self.encoders_cfg, self.features_dir, progress=progress)
+        feats, _ = encode_items(table, self.encoders_cfg, self.features_dir, progress=progress, device=self.device)
         missing = [m for m in self.model.modalities if m not in feats]
         if missing:
             raise RuntimeError(f"the model needs feature sets {missing} that the encoder config does not produce")
@@ -185,7 +197,8 @@ class Recommender:
             if want and feats[m].fingerprint != want:
                 raise RuntimeError(f"encoder for {m!r} differs from the one the model was trained with "
                                    f"(fingerprint {feats[m].fingerprint} != {want}); restore the run's encoder config")
-        emb = self.model.embed_items({m: (feats[m].x, feats[m].mask) for m in self.model.modalities})
+        emb = self.model.embed_items({m: (feats[m].x.to(self.device), feats[m].mask.to(self.device))
+                                      for m in self.model.modalities}).cpu()
         if emb.shape[1] < self.index.emb.shape[1]:  # two-part serving space: new items are cold
             emb = torch.cat([emb, torch.zeros(emb.shape[0], self.index.emb.shape[1] - emb.shape[1])], 1)
         self.index.add(table["item_id"].tolist(), emb)
