@@ -25,6 +25,15 @@ import torch
 Features = dict[str, tuple[torch.Tensor, torch.Tensor]]
 
 
+def _rand(shape, generator: torch.Generator | None, device: torch.device, normal: bool = False,
+          dtype: torch.dtype | None = None) -> torch.Tensor:
+    """Uniform (or normal) draws on ``device``: from ``generator`` on its own device (then moved),
+    else from the global RNG of ``device`` (on the CPU exactly ``torch.rand(shape, generator=...)``)."""
+    fn = torch.randn if normal else torch.rand
+    src = generator.device if generator is not None else device
+    return fn(shape, generator=generator, device=src, dtype=dtype).to(device)
+
+
 def _check_p(name: str, p: float) -> None:
     if not 0.0 <= p < 1.0:
         raise ValueError(f"{name}: probability must be in [0, 1), got {p}")
@@ -41,7 +50,7 @@ def edge_dropout(edge_index: torch.Tensor, p: float, generator: torch.Generator 
         raise ValueError(f"edge_dropout: edge_index must be (2, E), got {tuple(edge_index.shape)}")
     if p == 0.0:
         return edge_index.clone()
-    keep = torch.rand(edge_index.shape[1], generator=generator) >= p
+    keep = _rand((edge_index.shape[1],), generator, edge_index.device) >= p
     return edge_index[:, keep]
 
 
@@ -68,18 +77,19 @@ def history_subset(indptr: torch.Tensor, items: torch.Tensor, users: torch.Tenso
     """
     if not 0.0 < keep <= 1.0:
         raise ValueError(f"history_subset: keep must be in (0, 1], got {keep}")
+    dev = users.device
     start, end = indptr[users], indptr[users + 1]
     counts = end - start  # (B,)
-    rows = torch.repeat_interleave(torch.arange(users.numel()), counts)  # (E_b,)
+    rows = torch.repeat_interleave(torch.arange(users.numel(), device=dev), counts)  # (E_b,)
     offsets = torch.cumsum(counts, 0) - counts
-    pos = start[rows] + torch.arange(rows.numel()) - offsets[rows]
+    pos = start[rows] + torch.arange(rows.numel(), device=dev) - offsets[rows]
     hist = items[pos]  # (E_b,)
-    r = torch.rand(rows.numel(), generator=generator)  # one random key per history entry
+    r = _rand((rows.numel(),), generator, dev)  # one random key per history entry
     kept = r < keep
     # force one item back for users who lost everything: the one with the smallest key
     if rows.numel():
-        min_key = torch.full((users.numel(),), 2.0).scatter_reduce(0, rows, r, "amin")
-        has_kept = torch.zeros(users.numel(), dtype=torch.bool)
+        min_key = torch.full((users.numel(),), 2.0, device=dev).scatter_reduce(0, rows, r, "amin")
+        has_kept = torch.zeros(users.numel(), dtype=torch.bool, device=dev)
         has_kept[rows[kept]] = True
         lost = ~has_kept
         kept |= lost[rows] & (r == min_key[rows])
@@ -88,7 +98,7 @@ def history_subset(indptr: torch.Tensor, items: torch.Tensor, users: torch.Tenso
         key = torch.where(kept, r, torch.full_like(r, 3.0)) + rows.to(r.dtype) * 4.0
         order = torch.argsort(key)
         rank = torch.empty_like(order)
-        rank[order] = torch.arange(order.numel())
+        rank[order] = torch.arange(order.numel(), device=dev)
         first = torch.cumsum(counts, 0) - counts  # position of each user's first entry after sorting
         kept &= (rank - first[rows]) < max_items
     return rows[kept], hist[kept]
@@ -127,8 +137,9 @@ def sequence_subset(seqs: torch.Tensor, lengths: torch.Tensor, keep: float,
     if not 0.0 < keep <= 1.0:
         raise ValueError(f"sequence_subset: keep must be in (0, 1], got {keep}")
     B, L = seqs.shape
-    valid = torch.arange(L).unsqueeze(0) < lengths.unsqueeze(1)  # (B, L)
-    kept = valid & (torch.rand(B, L, generator=generator) < keep)
+    dev = seqs.device
+    valid = torch.arange(L, device=dev).unsqueeze(0) < lengths.unsqueeze(1)  # (B, L)
+    kept = valid & (_rand((B, L), generator, dev) < keep)
     lost = valid.any(1) & ~kept.any(1)
     last = (lengths - 1).clamp_min(0)
     kept[lost, last[lost]] = True
@@ -136,7 +147,7 @@ def sequence_subset(seqs: torch.Tensor, lengths: torch.Tensor, keep: float,
     order = torch.argsort((~kept).to(torch.int8), dim=1, stable=True)
     packed = torch.gather(seqs, 1, order)
     new_len = kept.sum(1)
-    packed = torch.where(torch.arange(L).unsqueeze(0) < new_len.unsqueeze(1), packed, torch.full_like(packed, -1))
+    packed = torch.where(torch.arange(L, device=dev).unsqueeze(0) < new_len.unsqueeze(1), packed, torch.full_like(packed, -1))
     return packed, new_len
 
 
@@ -168,8 +179,9 @@ def modality_dropout(features: Features, p: float, generator: torch.Generator | 
         return {}, {}
     n = features[names[0]][1].shape[0]
     masks = torch.stack([features[m][1].bool() for m in names], 1)  # (N, M)
-    can = torch.tensor([m in drop_names for m in names]).unsqueeze(0) & masks  # (N, M)
-    r = torch.rand(n, len(names), generator=generator)
+    dev = masks.device
+    can = torch.tensor([m in drop_names for m in names], device=dev).unsqueeze(0) & masks  # (N, M)
+    r = _rand((n, len(names)), generator, dev)
     drop = can & (r < p)
     if keep_one:
         left = masks & ~drop
@@ -178,7 +190,7 @@ def modality_dropout(features: Features, p: float, generator: torch.Generator | 
             # restore the dropped modality with the smallest random key
             key = torch.where(drop, r, torch.full_like(r, 2.0))
             restore = torch.zeros_like(drop)
-            restore[torch.arange(n), key.argmin(1)] = True
+            restore[torch.arange(n, device=dev), key.argmin(1)] = True
             drop &= ~(restore & lost_all.unsqueeze(1))
     out: Features = {}
     dropped: dict[str, torch.Tensor] = {}
@@ -199,8 +211,10 @@ def mask_modality(features: Features, name: str, rows: torch.Tensor | None = Non
     if name not in features:
         raise KeyError(f"mask_modality: no modality {name!r}; have {sorted(features)}")
     x, mask = features[name]
-    sel = torch.ones(mask.shape[0], dtype=torch.bool) if rows is None else torch.zeros(mask.shape[0], dtype=torch.bool).index_fill(
-        0, rows.nonzero().flatten() if rows.dtype == torch.bool else rows.long(), True)
+    dev = mask.device
+    sel = torch.ones(mask.shape[0], dtype=torch.bool, device=dev) if rows is None else torch.zeros(
+        mask.shape[0], dtype=torch.bool, device=dev).index_fill(
+        0, (rows.nonzero().flatten() if rows.dtype == torch.bool else rows.long()).to(dev), True)
     out = dict(features)
     out[name] = (x.masked_fill(sel.unsqueeze(1), 0.0), mask.bool() & ~sel)
     return out
@@ -225,7 +239,7 @@ def feature_noise(x: torch.Tensor, mask: torch.Tensor, std: float, generator: to
         raise ValueError(f"feature_noise: std must be >= 0, got {std}")
     if std == 0:
         return x.clone()
-    noise = torch.randn(x.shape, generator=generator, dtype=x.dtype) * std
+    noise = _rand(x.shape, generator, x.device, normal=True, dtype=x.dtype) * std
     if relative:
         noise = noise * x.pow(2).mean(1, keepdim=True).sqrt()
     return x + noise * mask.to(x.dtype).unsqueeze(1)

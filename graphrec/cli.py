@@ -78,6 +78,10 @@ def build_parser() -> argparse.ArgumentParser:
         sp = sub.add_parser(name, help=help_, description=help_)
         _common(sp)
         sp.add_argument("--no-progress", action="store_true", help="hide progress bars")
+        if name in ("train", "run"):
+            sp.add_argument("--nproc", type=int, default=1, metavar="N",
+                            help="train GraphRec on N local processes (data-parallel, launched with torchrun; Gloo on "
+                                 "CPU, one GPU per process with NCCL; default 1). See README 'Devices and processes'")
     r = sub.add_parser("recommend", help="print the top-K items for users of a trained run",
                        description="print the top-K items (titles and scores) for users of a trained run, "
                                    "excluding what they already interacted with")
@@ -164,6 +168,8 @@ def main(argv: list[str] | None = None) -> int:
 def _dispatch(args: argparse.Namespace, cfg: Config) -> int:
     from graphrec import stages
 
+    if getattr(args, "nproc", 1) < 1:
+        raise ConfigError(f"--nproc: must be >= 1, got {args.nproc}")
     if args.command == "config":
         print(reference_markdown(Config) if args.reference else _yaml(cfg))
         return 0
@@ -179,7 +185,7 @@ def _dispatch(args: argparse.Namespace, cfg: Config) -> int:
     if args.command in ("encode", "train", "evaluate", "run"):
         features = stages.stage_encode(cfg, force=args.force, progress=progress)
     if args.command in ("train", "run"):
-        stages.stage_train(cfg, features, force=args.force, progress=progress)
+        stages.stage_train(cfg, features, force=args.force, progress=progress, nproc=args.nproc)
     if args.command in ("evaluate", "run"):
         summary = stages.stage_evaluate(cfg, features, force=args.force, progress=progress)
         print(summary)

@@ -28,6 +28,10 @@ class Config(StrictConfig):
     """graphrec pipeline configuration (prepare -> split -> encode -> train -> evaluate)."""
 
     run_dir: str = opt("runs/ml1m-mm", "Directory of this run: prepared data, split, features, model, report.")
+    device: str = opt("auto", "Where the encoders, GraphRec training, evaluation and serving compute: auto (the first GPU "
+                              "when torch sees one, else the CPU), cpu, cuda or cuda:N. Not part of any stage's inputs "
+                              "(switching it reruns nothing); baselines, negative sampling and the evaluation/serving "
+                              "indexes stay on the CPU (graphrec.devices).")
     data: DataConfig = opt(DataConfig, "Raw data set and how to read it.")
     split: SplitConfig = opt(SplitConfig, "Item cold-start split.")
     encoders: EncodersConfig = opt(EncodersConfig, "Item text and image encoders and the feature store.")
@@ -38,12 +42,28 @@ class Config(StrictConfig):
     baselines: BaselinesConfig = opt(BaselinesConfig, "Baselines evaluated side by side, with their tuning budgets.")
     benchmark: BenchmarkConfig = opt(BenchmarkConfig, "Item k-fold benchmark (`graphrec benchmark`): runs, folds, parallelism, statistics.")
 
+
+    def resolved_device(self):
+        """The :class:`torch.device` that ``device`` names on this machine (ConfigError naming the key if absent)."""
+        from graphrec.devices import resolve_device
+
+        try:
+            return resolve_device(self.device)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
+
     @property
     def paths(self) -> RunPaths:
         return RunPaths(Path(self.run_dir))
 
     def validate(self) -> None:
         """Checks across sections, at load time (before any stage runs); each names its keys."""
+        from graphrec.devices import check_device_spec
+
+        try:
+            self.device = check_device_spec(self.device)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
         if not str(self.run_dir).strip():
             raise ConfigError("run_dir: must name a directory")
         vs = self.train.val_setting

@@ -69,6 +69,10 @@ SMALL = {
     "heater": {"dim": 8, "hidden": 16, "epochs": 3, "batch_size": 128, "eval_every": 3, "teacher": T},
     "clcrec": {"dim": 8, "hidden": 16, "epochs": 3, "batch_size": 128, "num_neg": 16, "eval_every": 3},
     "aldi": {"hidden": 16, "epochs": 3, "batch_size": 128, "eval_every": 3, "teacher": T},
+    "item_knn": {"k": 5, "alpha": 2.0},
+    "knn_pop": {"weight": 0.5, "ridge": 1.0},
+    "content_cf_nb": {"k": 4, "temperature": 0.1, "teacher": T},
+    "content_cf_reg": {"hidden": 16, "epochs": 3, "batch_size": 128, "eval_every": 3, "teacher": T},
 }
 
 
@@ -132,6 +136,8 @@ TEACHER = {"dim": 8, "epochs": 30, "lr": 5e-2, "batch_size": 256, "eval_every": 
 LEARN = {"epochs": 12, "patience": 12, "lr": 1e-2, "batch_size": 256, "eval_every": 4}
 SIGNAL = {
     "content_knn": {},
+    "item_knn": {"k": 20},
+    "knn_pop": {"weight": 0.25},
     "dropoutnet": {**LEARN, "dim": 8, "hidden": 32, "teacher": TEACHER},
     "heater": {**LEARN, "dim": 8, "hidden": 32, "teacher": TEACHER},
     "clcrec": {**LEARN, "dim": 8, "hidden": 32, "num_neg": 32},
@@ -139,7 +145,7 @@ SIGNAL = {
 }
 
 
-@pytest.mark.parametrize("name", [n if n in ("content_knn", "clcrec") else pytest.param(n, marks=pytest.mark.slow)
+@pytest.mark.parametrize("name", [n if n in ("content_knn", "clcrec", "item_knn", "knn_pop") else pytest.param(n, marks=pytest.mark.slow)
                                   for n in sorted(SIGNAL)])
 def test_content_models_beat_random_on_cold(signal_data, name):
     d = signal_data
@@ -238,3 +244,51 @@ def test_config_is_strict():
     with pytest.raises(ConfigError, match="grids.mf_bpr.lrr"):
         BaselinesConfig.from_dict({"grids": {"mf_bpr": {"lrr": [1]}}})
     assert BaselinesConfig().budget_of("content_knn") == 5
+
+
+def test_item_knn_matches_its_definition(data):
+    """score(u, i) = sum over the user's train items j among i's k nearest warm items of sim(i, j) ** alpha."""
+    p = {"k": 3, "alpha": 2.0, "text_weight": 0.5}
+    sc = fit("item_knn", data, p)
+    from graphrec.baselines.content_knn import modality_weights
+
+    x = content_features(data, weights=modality_weights(data, 0.5))
+    warm = torch.unique(data.train[1])
+    u = 4
+    hist = set(data.train[1][data.train[0] == u].tolist())
+    for i in (0, int(data.cold_test_items[0])):
+        sim = x[i] @ x[warm].T
+        sim[warm == i] = float("-inf")
+        top = sim.topk(3)
+        want = sum(max(v, 0.0) ** 2 for v, j in zip(top.values.tolist(), warm[top.indices].tolist()) if j in hist)
+        assert sc.score(torch.tensor([u]))[0, i].item() == pytest.approx(want, abs=1e-5)
+
+
+def test_knn_pop_weight_zero_is_content_knn_ranking(data):
+    users = torch.arange(data.num_users)
+    a = fit("knn_pop", data, {"weight": 0.0, "text_weight": 0.5}).score(users)
+    b = fit("content_knn", data, {"text_weight": 0.5}).score(users)
+    torch.testing.assert_close(a / a.norm(), b / b.norm(), atol=1e-6, rtol=1e-4)  # the same scores up to scale
+    c = fit("knn_pop", data, {"weight": 100.0, "text_weight": 0.5}).score(users)
+    top = [set(c[u].argsort(descending=True)[:10].tolist()) for u in (0, 1)]
+    assert len(top[0] & top[1]) >= 8  # the prior dominates: users get (nearly) the same list
+
+
+def test_content_cf_nb_uses_teacher_vectors(data):
+    P = torch.randn(data.num_users, 4)
+    Q = torch.randn(data.num_items, 4)
+    sc = fit("content_cf_nb", data, {"k": 2}, teacher=(P, Q))
+    warm = torch.unique(data.train[1])
+    torch.testing.assert_close(sc.item_emb[warm], Q[warm])
+    assert torch.allclose(sc.user_emb, P)
+
+
+def test_inert_settings_are_not_tuned(data):
+    from graphrec.data.dataset import RecData
+
+    text_only = RecData(**{k: getattr(data, k) for k in ("user_ids", "item_ids", "train", "val_warm", "test_warm", "val_cold",
+                                                          "test_cold", "warm_items", "cold_val_items", "cold_test_items")},
+                        features={"text": data.features["text"]})
+    _, params, trials = tune("content_knn", text_only, {"text_weight": [0.0, 0.5, 1.0]}, 5, 0, make_validator(text_only), False)
+    assert len(trials) == 1 and "text_weight" not in params
+    assert "one modality" in trials[0]["not_tuned"]["text_weight"]

@@ -18,6 +18,10 @@ ones. :data:`BASELINES` maps a name to its :class:`BaselineSpec`;
 | heater | Zhu et al. 2020 | yes |
 | clcrec | Wei et al. 2021 | yes |
 | aldi | Huang et al. 2023 | yes |
+| item_knn | item-item content kNN over the user's history | yes |
+| knn_pop | content kNN + popularity prior regressed from content | yes |
+| content_cf_nb | cold item = weighted mean of its content neighbours' CF vectors | yes |
+| content_cf_reg | MLP from content to the teacher's CF space | yes |
 """
 
 from __future__ import annotations
@@ -25,7 +29,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from graphrec.baselines import aldi, clcrec, content_knn, dropoutnet, heater, lightgcn, mf_bpr, simple
+from graphrec.baselines import (aldi, clcrec, content_cf, content_knn, dropoutnet, heater, item_knn, knn_pop, lightgcn,
+                                mf_bpr, simple)
 
 
 @dataclass(frozen=True)
@@ -39,6 +44,8 @@ class BaselineSpec:
         supports_cold: False for models that cannot score items without training edges.
         val_setting: validation setting used for selection (``"cold"`` or ``"warm"``).
         uses_teacher: distils / starts from a frozen warm model's vectors (``teacher``).
+        inert: ``inert(data) -> {param: reason}`` for parameters that do nothing on ``data``
+            (not tuned, not reported as chosen).
     """
 
     name: str
@@ -47,6 +54,7 @@ class BaselineSpec:
     supports_cold: bool = True
     val_setting: str = "cold"
     uses_teacher: bool = False
+    inert: Callable[[Any], dict[str, str]] | None = None
 
 
 BASELINES: dict[str, BaselineSpec] = {
@@ -54,7 +62,9 @@ BASELINES: dict[str, BaselineSpec] = {
     for s in [
         BaselineSpec("random", simple.fit_random, {}),
         BaselineSpec("popularity", simple.fit_popularity, {}),
-        BaselineSpec("content_knn", content_knn.fit_content_knn, content_knn.DEFAULTS),
+        BaselineSpec("content_knn", content_knn.fit_content_knn, content_knn.DEFAULTS, inert=content_knn.inert_params),
+        BaselineSpec("item_knn", item_knn.fit_item_knn, item_knn.DEFAULTS, inert=content_knn.inert_params),
+        BaselineSpec("knn_pop", knn_pop.fit_knn_pop, knn_pop.DEFAULTS, inert=content_knn.inert_params),
         BaselineSpec("mf_bpr", mf_bpr.fit_mf_bpr, mf_bpr.DEFAULTS, supports_cold=False, val_setting="warm"),
         BaselineSpec("lightgcn", lightgcn.fit_lightgcn, lightgcn.DEFAULTS, supports_cold=False,
                      val_setting="warm"),
@@ -62,6 +72,10 @@ BASELINES: dict[str, BaselineSpec] = {
         BaselineSpec("heater", heater.fit_heater, heater.DEFAULTS, uses_teacher=True),
         BaselineSpec("clcrec", clcrec.fit_clcrec, clcrec.DEFAULTS),
         BaselineSpec("aldi", aldi.fit_aldi, aldi.DEFAULTS, uses_teacher=True),
+        BaselineSpec("content_cf_nb", content_cf.fit_content_cf_nb, content_cf.NB_DEFAULTS, uses_teacher=True,
+                     inert=content_knn.inert_params),
+        BaselineSpec("content_cf_reg", content_cf.fit_content_cf_reg, content_cf.REG_DEFAULTS, uses_teacher=True,
+                     inert=content_knn.inert_params),
     ]
 }
 

@@ -41,9 +41,9 @@ DEFAULTS: dict[str, Any] = {
     "lr": 1e-3,
     "weight_decay": 1e-5,
     "batch_size": 4096,
-    "epochs": 10,
+    "epochs": 200,
     "eval_every": 1,
-    "patience": 2,
+    "patience": 5,
     "teacher": {},
 }
 

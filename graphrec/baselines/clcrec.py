@@ -40,9 +40,9 @@ DEFAULTS: dict[str, Any] = {
     "reg": 1e-3,
     "lr": 1e-3,
     "batch_size": 2048,
-    "epochs": 10,
+    "epochs": 200,
     "eval_every": 1,
-    "patience": 2,
+    "patience": 5,
 }
 
 

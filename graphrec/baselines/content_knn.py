@@ -23,6 +23,14 @@ DEFAULTS: dict[str, Any] = {
 }
 
 
+def inert_params(data: RecData) -> dict[str, str]:
+    """``text_weight`` does nothing unless the data has a ``text`` and another modality."""
+    names = sorted(data.features)
+    if "text" not in names or len(names) == 1:
+        return {"text_weight": f"not tuned: one modality ({', '.join(names)})"}
+    return {}
+
+
 def modality_weights(data: RecData, text_weight: float) -> dict[str, float]:
     """Weights per loaded modality: ``text`` gets ``text_weight``, the others share the rest."""
     names = sorted(data.features)

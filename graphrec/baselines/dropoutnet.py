@@ -6,7 +6,9 @@ item content ``phi_i``. Two towers ``f_U(U_u)`` and ``f_V([V_i, phi_i])`` are tr
 reproduce the pretrained scores, ``min sum (U_u . V_i - f_U(U_u) . f_V(V_i, phi_i))^2``,
 while input dropout sets ``V_i`` to zero for a fraction ``dropout`` of the training items, so
 the item tower learns to work from content alone. At inference cold items (no training
-interactions) enter with ``V_i = 0``; warm items with their vector. Training pairs are each
+interactions) enter with ``V_i = 0``; warm items with their vector. As in the reference code,
+the preference inputs are standardised per column (over non-zero rows, clipped at 5 std) while
+the regression targets stay the raw teacher scores. Training pairs are each
 training edge plus one sampled negative per edge (the paper samples user-item pairs from the
 pretrained model's scores; the relevance of (u, i) to the objective comes from the teacher).
 Users have no content in graphrec data, so the user tower sees ``U_u`` only.
@@ -32,11 +34,23 @@ DEFAULTS: dict[str, Any] = {
     "lr": 1e-3,
     "weight_decay": 1e-5,
     "batch_size": 4096,
-    "epochs": 10,
+    "epochs": 200,
     "eval_every": 1,
-    "patience": 2,
-    "teacher": {},  # MF-BPR parameters of the pretrained preference vectors
+    "patience": 5,
+    "standardize": True,  # reference preprocessing: preference inputs standardised per column, clipped at 5 std
+    "teacher": {},  # MF-BPR parameters of the pretrained preference vectors (when no teacher is given)
 }
+
+
+def standardize(x: torch.Tensor, clip: float = 5.0) -> torch.Tensor:
+    """Column-wise standardisation over the non-zero rows, clipped to +-clip (DropoutNet's
+    ``prep_standardize``); all-zero rows (items without a preference vector) stay zero. Shapes: (N, d)"""
+    nz = x.abs().sum(1) > 0
+    out = torch.zeros_like(x)
+    if nz.any():
+        mu, sd = x[nz].mean(0), x[nz].std(0).clamp_min(1e-12)
+        out[nz] = ((x[nz] - mu) / sd).clamp(-clip, clip)
+    return out
 
 
 class DropoutNet(nn.Module):
@@ -77,6 +91,7 @@ def fit_dropoutnet(data: RecData, params: dict[str, Any] | None = None, seed: in
     """
     p = resolve_params("dropoutnet", DEFAULTS, params)
     U, V = teacher_vectors(data, teacher, p["teacher"], seed, validate, progress)  # (U, d), (N, d); cold rows zero
+    Uin, Vin = (standardize(U), standardize(V)) if p["standardize"] else (U, V)  # tower inputs; targets stay U.V
     gen = generator(seed)
     X = content_features(data)  # (N, D)
     warm = train_item_mask(data)
@@ -89,13 +104,13 @@ def fit_dropoutnet(data: RecData, params: dict[str, Any] | None = None, seed: in
         target = (U[uu] * V[ii]).sum(1)
         # input dropout per distinct item of the batch (as the reference code drops items)
         keep = (torch.rand(data.num_items, 1, generator=gen) >= p["dropout"]).float()
-        items = per_unique(lambda k: model.encode_items(V[k] * keep[k], X[k]), ii)  # (2B, dim)
-        pred = (model.encode_users(U[uu]) * items).sum(1)
+        items = per_unique(lambda k: model.encode_items(Vin[k] * keep[k], X[k]), ii)  # (2B, dim)
+        pred = (model.encode_users(Uin[uu]) * items).sum(1)
         return (pred - target).pow(2).mean()
 
     def snapshot() -> EmbeddingScorer:
-        users = apply_in_batches(model.user, U)
-        items = apply_in_batches(model.item, torch.cat([V * warm.unsqueeze(1).float(), X], 1))
+        users = apply_in_batches(model.user, Uin)
+        items = apply_in_batches(model.item, torch.cat([Vin * warm.unsqueeze(1).float(), X], 1))
         return EmbeddingScorer(users, items)
 
     return fit_scorer(BatchLoss(loss, model), lambda _: sampler.epoch(p["batch_size"]), opt, snapshot, validate, "cold",

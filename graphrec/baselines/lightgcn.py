@@ -28,9 +28,9 @@ DEFAULTS: dict[str, Any] = {
     "lr": 1e-2,
     "reg": 1e-4,  # lambda_reg of PyG's BPR loss
     "batch_size": 32768,
-    "epochs": 30,
+    "epochs": 200,
     "eval_every": 2,
-    "patience": 3,
+    "patience": 5,
 }
 
 

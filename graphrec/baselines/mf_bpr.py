@@ -24,9 +24,9 @@ DEFAULTS: dict[str, Any] = {
     "lr": 5e-3,
     "reg": 1e-4,  # L2 weight on the batch's embeddings (per example)
     "batch_size": 4096,
-    "epochs": 40,
+    "epochs": 200,
     "eval_every": 2,
-    "patience": 3,
+    "patience": 5,
 }
 
 

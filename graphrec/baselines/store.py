@@ -14,11 +14,13 @@ from typing import Any
 import torch
 
 from graphrec.baselines.common import EmbeddingScorer, SplitScorer
+from graphrec.baselines.item_knn import ItemKNNScorer
 from graphrec.baselines.simple import PopularityScorer, RandomScorer
 from graphrec.data.report import DataError
 
 FORMAT = 1
-SCORERS: dict[str, type] = {c.__name__: c for c in (EmbeddingScorer, SplitScorer, PopularityScorer, RandomScorer)}
+SCORERS: dict[str, type] = {c.__name__: c for c in (EmbeddingScorer, SplitScorer, PopularityScorer, RandomScorer,
+                                                    ItemKNNScorer)}
 
 
 def register_scorer(cls: type) -> type:

@@ -48,13 +48,15 @@ def tune(name: str, data: RecData, grid: dict[str, list[Any]], budget: int, seed
     spec = get_baseline(name)
     best, best_params, best_val, trials = None, {}, float("-inf"), []
     key = f"{spec.val_setting}/{METRIC}"
+    inert = spec.inert(data) if spec.inert else {}
+    grid = {k: v for k, v in grid.items() if k not in inert}  # settings that do nothing here are not tuned
     for params in expand_grid(grid, budget, seed):
         params = {**(fixed or {}), **params}
         t0 = time.time()
         scorer = spec.fit(data, params, seed, validate, progress, teacher)
         val = validate(scorer, (spec.val_setting,))[key]
         hist = getattr(scorer, "history", {})
-        trials.append({"params": params, "setting": spec.val_setting, "metric": METRIC, "value": val,
+        trials.append({"params": params, "not_tuned": inert, "setting": spec.val_setting, "metric": METRIC, "value": val,
                        "seconds": round(time.time() - t0, 2), "epochs_run": hist.get("epochs_run", 0),
                        "best_epoch": hist.get("best_epoch", 0), "epoch_cap": hist.get("epoch_cap", 0)})
         if val > best_val:

@@ -19,7 +19,7 @@ from graphrec.encoders.images import ImageEncoderBase
 from graphrec.encoders.text import TextEncoderBase
 
 CHECKPOINT_SUFFIXES = (".bin", ".pt", ".pth", ".safetensors")
-_MODELS: dict[tuple[str, str], tuple[Any, Any, Any]] = {}
+_MODELS: dict[tuple[str, str, str], tuple[Any, Any, Any]] = {}
 _LOCK = threading.Lock()
 
 
@@ -38,14 +38,16 @@ def checkpoint_id(checkpoint: str, hash_cache: str | Path | None = None) -> str:
     return f"tag:{checkpoint}"
 
 
-def load_open_clip(arch: str, checkpoint: str) -> tuple[Any, Any, Any]:
-    """``(model, preprocess, tokenizer)`` for ``arch`` with weights from a file or a tag (memoised).
+def load_open_clip(arch: str, checkpoint: str, device: str | torch.device | None = None) -> tuple[Any, Any, Any]:
+    """``(model, preprocess, tokenizer)`` for ``arch`` with weights from a file or a tag (memoised
+    per device; the model is in eval mode on ``device``, None = CPU).
 
     Raises:
         FileNotFoundError: a checkpoint path that does not exist.
         RuntimeError: a tag that cannot be fetched (offline), naming arch and tag.
     """
-    key = (arch, checkpoint)
+    device = torch.device(device or "cpu")
+    key = (arch, checkpoint, str(device))
     with _LOCK:
         if key in _MODELS:
             return _MODELS[key]
@@ -68,7 +70,7 @@ def load_open_clip(arch: str, checkpoint: str) -> tuple[Any, Any, Any]:
                     f"could not load open_clip {arch} pretrained={checkpoint!r}: {exc}. A pretrained tag needs "
                     "network access (Hugging Face hub); offline, pass a local checkpoint file instead") from exc
         tokenizer = open_clip.get_tokenizer(arch)
-        model.eval()
+        model.to(device).eval()
         _MODELS[key] = (model, preprocess, tokenizer)
         return _MODELS[key]
 
@@ -78,7 +80,8 @@ def embed_dim(model: Any) -> int:
     d = getattr(getattr(model, "visual", None), "output_dim", None)
     if d is None:
         with torch.inference_mode():
-            d = model.encode_text(torch.zeros(1, getattr(model, "context_length", 77), dtype=torch.long)).shape[-1]
+            dev = next(model.parameters()).device
+            d = model.encode_text(torch.zeros(1, getattr(model, "context_length", 77), dtype=torch.long, device=dev)).shape[-1]
     return int(d)
 
 
@@ -97,16 +100,17 @@ class OpenCLIPImageEncoder(ImageEncoderBase):
     name = "open_clip"
 
     def __init__(self, arch: str = "ViT-B-32", checkpoint: str | None = None, batch_size: int = 8, num_workers: int = 2,
-                 max_pixels: int = 50_000_000, normalize: bool | None = None, hash_cache: str | Path | None = None) -> None:
+                 max_pixels: int = 50_000_000, normalize: bool | None = None, hash_cache: str | Path | None = None,
+                 device: str | torch.device | None = None) -> None:
         if not checkpoint:
             raise ValueError("open_clip image encoder needs checkpoint=<file or pretrained tag>")
-        super().__init__(batch_size, num_workers, max_pixels, True if normalize is None else bool(normalize))
+        super().__init__(batch_size, num_workers, max_pixels, True if normalize is None else bool(normalize), device)
         self.arch, self.checkpoint, self.hash_cache = arch, str(checkpoint), hash_cache
         self._fp: str | None = None
 
     @property
     def parts(self) -> tuple[Any, Any, Any]:
-        return load_open_clip(self.arch, self.checkpoint)
+        return load_open_clip(self.arch, self.checkpoint, self.device)
 
     @property
     def input_size(self) -> int:  # type: ignore[override]
@@ -142,16 +146,18 @@ class OpenCLIPTextEncoder(TextEncoderBase):
     name = "open_clip_text"
 
     def __init__(self, arch: str = "ViT-B-32", checkpoint: str | None = None, template: str | None = None,
-                 batch_size: int = 64, normalize: bool = True, hash_cache: str | Path | None = None) -> None:
+                 batch_size: int = 64, normalize: bool = True, hash_cache: str | Path | None = None,
+                 device: str | torch.device | None = None) -> None:
         if not checkpoint:
             raise ValueError("open_clip_text encoder needs checkpoint=<file or pretrained tag> (encoders.image.checkpoint)")
         super().__init__(template, batch_size, normalize)
+        self.device = torch.device(device or "cpu")
         self.arch, self.checkpoint, self.hash_cache = arch, str(checkpoint), hash_cache
         self._fp: str | None = None
 
     @property
     def dim(self) -> int:
-        return embed_dim(load_open_clip(self.arch, self.checkpoint)[0])
+        return embed_dim(load_open_clip(self.arch, self.checkpoint, self.device)[0])
 
     def fingerprint(self) -> str:
         if self._fp is None:
@@ -163,11 +169,12 @@ class OpenCLIPTextEncoder(TextEncoderBase):
     def embed(self, texts: list[str], progress: bool) -> torch.Tensor:
         from tqdm.auto import tqdm
 
-        model, _, tokenizer = load_open_clip(self.arch, self.checkpoint)
+        model, _, tokenizer = load_open_clip(self.arch, self.checkpoint, self.device)
         out = []
         with torch.inference_mode():
             for s in tqdm(range(0, len(texts), self.batch_size), desc="open_clip texts", disable=not progress):
-                out.append(model.encode_text(tokenizer(texts[s:s + self.batch_size])).float())
+                tokens = tokenizer(texts[s:s + self.batch_size]).to(self.device)
+                out.append(model.encode_text(tokens).float().cpu())
         return torch.cat(out)
 
 

@@ -83,6 +83,7 @@ class EfficientNetLite0Encoder(ImageEncoderBase):
         weights: .pth file; None = the packaged weights.
         batch_size, num_workers, max_pixels, normalize: see :class:`ImageEncoderBase`.
         hash_cache: JSON file memoising the weight-file hash.
+        device: where the network runs (None = CPU); not part of the fingerprint.
 
     Shapes:
         forward: (B, 3, 224, 224) -> (B, 1280)
@@ -93,8 +94,9 @@ class EfficientNetLite0Encoder(ImageEncoderBase):
     input_size = 224
 
     def __init__(self, weights: str | None = None, batch_size: int = 8, num_workers: int = 2,
-                 max_pixels: int = 50_000_000, normalize: bool | None = None, hash_cache: str | Path | None = None) -> None:
-        super().__init__(batch_size, num_workers, max_pixels, bool(normalize) if normalize is not None else False)
+                 max_pixels: int = 50_000_000, normalize: bool | None = None, hash_cache: str | Path | None = None,
+                 device: str | torch.device | None = None) -> None:
+        super().__init__(batch_size, num_workers, max_pixels, bool(normalize) if normalize is not None else False, device)
         self.weights = str(weights) if weights else packaged_lite0_weights()
         self.hash_cache = hash_cache
         self._model: torch.nn.Module | None = None
@@ -117,7 +119,7 @@ class EfficientNetLite0Encoder(ImageEncoderBase):
     @property
     def model(self) -> torch.nn.Module:
         if self._model is None:
-            self._model = build_lite0(self.weights)
+            self._model = build_lite0(self.weights).to(self.device)
         return self._model
 
     def preprocess(self, img: Any) -> torch.Tensor:

@@ -129,7 +129,8 @@ class ImageEncoderBase:
     input_size = 224
 
     def __init__(self, batch_size: int = 8, num_workers: int = 2, max_pixels: int = 50_000_000,
-                 normalize: bool = False) -> None:
+                 normalize: bool = False, device: str | torch.device | None = None) -> None:
+        self.device = torch.device(device or "cpu")  # batches go there; outputs come back to the CPU
         self.batch_size = batch_size
         self.num_workers = num_workers
         self.max_pixels = max_pixels
@@ -205,7 +206,7 @@ class ImageEncoderBase:
                     notes[s + j] = note
             if ok:
                 with torch.inference_mode():
-                    out = self.forward(torch.stack([t for _, t in ok])).float()
+                    out = self.forward(torch.stack([t for _, t in ok]).to(self.device)).float().cpu()
                 if self.normalize:
                     out = torch.nn.functional.normalize(out, dim=-1)
                 x[torch.tensor([i for i, _ in ok])] = out

@@ -37,13 +37,20 @@ def encoder_name(modality: str, cfg: EncodersConfig) -> str:
     return cfg.text.name if modality == "text" else cfg.image.resolved_name
 
 
-def encoder_from_config(modality: str, cfg: EncodersConfig, hash_cache: str | Path | None = None) -> Encoder:
-    """Build the configured encoder of ``modality``; extra options an encoder does not take are not passed."""
+def encoder_from_config(modality: str, cfg: EncodersConfig, hash_cache: str | Path | None = None,
+                        device: str | torch.device | None = None) -> Encoder:
+    """Build the configured encoder of ``modality``; extra options an encoder does not take are not passed.
+
+    ``device`` (a resolved device, :func:`graphrec.devices.resolve_device`; None = CPU) is where
+    the encoder's network runs; it is not part of the fingerprint (features are the same up to
+    float rounding on every device, so the feature store is shared)."""
     name = encoder_name(modality, cfg)
     if name not in _REGISTRY:
         raise ConfigError(f"encoders.{modality}.name: unknown encoder {name!r}; registered: {sorted(_REGISTRY)}")
     common = {"batch_size": cfg.batch_size_for(modality), "hash_cache": hash_cache,
               "arch": cfg.image.arch, "checkpoint": cfg.image.checkpoint}
+    if device is not None:
+        common["device"] = device
     if modality == "text":
         kw = {**common, "model": cfg.text.model, "template": cfg.text.template, "normalize": cfg.text.normalize,
               "max_seq_length": cfg.text.max_seq_length}
@@ -156,7 +163,7 @@ def encode_modality(items: pd.DataFrame, ids: list[str], modality: str, encoder:
 
 
 def encode_items(items: pd.DataFrame, cfg: EncodersConfig | None = None, cache_dir: str | Path = "features",
-                 progress: bool = True) -> tuple[dict[str, ItemFeatures], dict[str, Any]]:
+                 progress: bool = True, device: str | torch.device | None = None) -> tuple[dict[str, ItemFeatures], dict[str, Any]]:
     """Encode every enabled modality of ``items``, reusing the feature store in ``cache_dir``.
 
     Args:
@@ -164,6 +171,7 @@ def encode_items(items: pd.DataFrame, cfg: EncodersConfig | None = None, cache_d
         cfg: encoder config (defaults: MiniLM text, EfficientNet-Lite0 images).
         cache_dir: feature store directory.
         progress: tqdm progress bars.
+        device: where the encoders' networks run (None = CPU); features come back on the CPU.
 
     Returns:
         ``({"text": ItemFeatures, "image": ItemFeatures}, report)``; features are aligned to
@@ -182,7 +190,7 @@ def encode_items(items: pd.DataFrame, cfg: EncodersConfig | None = None, cache_d
     report: dict[str, Any] = {"items": len(ids), "cache_dir": str(cache_dir), "modalities": {}}
     try:
         for modality in cfg.enabled:
-            enc = encoder_from_config(modality, cfg, hash_cache)
+            enc = encoder_from_config(modality, cfg, hash_cache, device)
             feats, rep = encode_modality(items, ids, modality, enc, encoder_name(modality, cfg), store, progress)
             features[modality] = feats
             report["modalities"][modality] = rep

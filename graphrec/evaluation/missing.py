@@ -24,11 +24,15 @@ def missing_modality_eval(model, data: RecData, phase: str = "test", ks: Sequenc
     """
     from graphrec.augment import with_modality_removed
 
+    from graphrec.devices import module_device, module_to
+
     mods = list(modalities or model.modalities)
     names = list(dict.fromkeys(model.modalities + model.knn_modalities))
+    device = module_device(model)
 
     def attach(d: RecData) -> None:
         model.set_graph(d.train, {m: (d.features[m].x, d.features[m].mask) for m in names})
+        module_to(model, device)  # set_graph attaches CPU tensors: back to the model's device
         model.eval()
 
     out: dict[str, dict[str, float]] = {}

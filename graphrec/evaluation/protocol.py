@@ -80,9 +80,9 @@ def _check_scores(scores: torch.Tensor, batch: torch.Tensor, num_items: int, nam
         raise ValueError(f"{name}.score returned shape {tuple(scores.shape)} for {batch.numel()} users; "
                          f"expected ({batch.numel()}, {num_items}) (one score per catalogue item)")
     if torch.isnan(scores).any():
-        bad = int(batch[torch.isnan(scores).any(1)][0])
+        bad = int(batch[torch.isnan(scores).any(1).cpu()][0])
         raise ValueError(f"{name}.score returned NaN scores (first for user index {bad})")
-    return scores.detach().float().clone()  # clone: we write -inf into it
+    return scores.detach().float().clone(memory_format=torch.contiguous_format)  # a copy: we write -inf into it
 
 
 # ----------------------------------------------------------------------------- main entry
@@ -92,6 +92,8 @@ def rank_topk(scorer: Scorer, index: EvalIndex, specs: dict[str, SettingSpec], k
 
     Each batch of users is scored once; known history is set to ``-inf``; each setting takes
     its candidate columns and one ``topk``. Ranks that only reached excluded items are ``-1``.
+    The batch goes to the scorer's device (:func:`graphrec.devices.scorer_device`); masking and
+    ``topk`` run there too, and only the top-K lists come back to the CPU.
 
     Returns:
         ``{setting: (users (n,) long, items (n, kmax) long)}``.
@@ -101,7 +103,11 @@ def rank_topk(scorer: Scorer, index: EvalIndex, specs: dict[str, SettingSpec], k
     """
     from tqdm.auto import tqdm
 
+    from graphrec.devices import scorer_device
+
     U, N = index.num_users, index.num_items
+    dev = scorer_device(scorer)
+    cands = {s: spec.candidates for s, spec in specs.items()}  # moved once to where the scores are
     needed = torch.zeros(U, dtype=torch.bool)
     for s in specs:
         needed |= index.pos_count[s] > 0
@@ -115,21 +121,23 @@ def rank_topk(scorer: Scorer, index: EvalIndex, specs: dict[str, SettingSpec], k
         with torch.no_grad():
             batches = list(torch.split(eval_users, batch_size))
             for batch in tqdm(batches, desc=f"eval {name} ({index.phase})", disable=not progress, leave=False):
-                scores = _check_scores(scorer.score(batch), batch, N, name)  # (B, N)
+                scores = _check_scores(scorer.score(batch.to(dev)), batch, N, name)  # (B, N) on dev
                 r, it = gather_rows(index.excl_indptr, index.excl_items, batch)
-                scores.view(-1).index_fill_(0, r * N + it, float("-inf"))  # known history
+                scores.view(-1).index_fill_(0, (r * N + it).to(scores.device), float("-inf"))  # known history
                 for s, spec in specs.items():
                     has = index.pos_count[s][batch] > 0  # (B,)
                     n_has = int(has.sum())
                     if n_has == 0:
                         continue
-                    sub = scores if n_has == has.numel() else scores[has]  # (b, N)
+                    sub = scores if n_has == has.numel() else scores[has.to(scores.device)]  # (b, N)
+                    if cands[s].device != scores.device:
+                        cands[s] = cands[s].to(scores.device)
                     if not spec.all_items:
-                        sub = sub.index_select(1, spec.candidates)  # (b, C)
+                        sub = sub.index_select(1, cands[s])  # (b, C)
                     k_eff = min(kmax, sub.size(1))
                     vals, idx = sub.topk(k_eff, dim=1)  # (b, k_eff)
-                    top = idx if spec.all_items else spec.candidates[idx]
-                    top = top.masked_fill(vals == float("-inf"), -1)
+                    top = idx if spec.all_items else cands[s][idx]
+                    top = top.masked_fill(vals == float("-inf"), -1).cpu()
                     if k_eff < kmax:
                         top = torch.cat([top, top.new_full((top.size(0), kmax - k_eff), -1)], 1)
                     tops[s].append(top)

@@ -22,11 +22,13 @@ import torch
 import yaml
 
 from graphrec.data.dataset import RecData
+from graphrec.devices import module_to, resolve_device
 from graphrec.nn import GraphRec, ModelConfig, build_model
 from graphrec.paths import ModelPaths
 from graphrec.task import GraphRecTask
 from graphrec.training.checkpoint import load_checkpoint, save_checkpoint
 from graphrec.training.config import AUX_TERMS, TrainConfig
+from graphrec.training.distributed import DistContext, finish_ranks
 from graphrec.training.loop import EarlyStopping, FitState, fit
 from graphrec.training.sampling import NegativeSampler
 from graphrec.training.seed import rng_state, seed_everything, set_rng_state, torch_threads
@@ -133,7 +135,8 @@ class _Checkpoints:
             "weighter": self.weighter.state_dict()})
 
 
-def _batches(data: RecData, cfg: TrainConfig, sampler: NegativeSampler, gen: torch.Generator):
+def _batches(data: RecData, cfg: TrainConfig, sampler: NegativeSampler, gen: torch.Generator,
+             dist: DistContext | None = None):
     E = data.train.shape[1]
     n_steps = -(-E // cfg.batch_size)
     if cfg.steps_per_epoch:
@@ -145,13 +148,18 @@ def _batches(data: RecData, cfg: TrainConfig, sampler: NegativeSampler, gen: tor
             idx = perm[b * cfg.batch_size: (b + 1) * cfg.batch_size]
             users, pos = data.train[0, idx], data.train[1, idx]
             neg, valid = sampler.sample_shared(users, cfg.num_negatives, gen)
+            if dist is not None and dist.enabled:  # every rank drew this same batch: keep this rank's rows
+                rows = dist.shard(users.numel())
+                users, pos, valid = users[rows], pos[rows], valid[rows]
             yield users, pos, neg, valid
 
     return epoch_batches
 
 
 def train_graphrec(data: RecData, model_cfg: ModelConfig, train_cfg: TrainConfig, out_dir: str | Path,
-                   validator: Validator, progress: bool = True, resume: bool = False) -> tuple[GraphRec, list[dict]]:
+                   validator: Validator, progress: bool = True, resume: bool = False, *,
+                   device: str | torch.device | None = None,
+                   dist: DistContext | None = None) -> tuple[GraphRec, list[dict]]:
     """Train GraphRec on ``data.train`` with early stopping on validation.
 
     Writes into ``out_dir`` (:class:`~graphrec.paths.ModelPaths`): ``config.yaml``,
@@ -167,6 +175,10 @@ def train_graphrec(data: RecData, model_cfg: ModelConfig, train_cfg: TrainConfig
         progress: show tqdm bars and per-epoch lines.
         resume: continue from ``out_dir/last.pt`` if it exists (same seed: the same result
             as an uninterrupted run).
+        device: where the model and the task compute (None = CPU; batches are drawn on the CPU
+            and moved, so the sampled data do not depend on the device).
+        dist: data-parallel context (:mod:`graphrec.training.distributed`): each rank trains on
+            its shard of every batch, rank 0 alone validates and writes; None = one process.
 
     Returns:
         ``(model, history)``: the best-on-validation model (eval mode) and one dict per epoch.
@@ -175,12 +187,18 @@ def train_graphrec(data: RecData, model_cfg: ModelConfig, train_cfg: TrainConfig
 
     paths = ModelPaths(Path(out_dir))
     paths.root.mkdir(parents=True, exist_ok=True)
-    paths.config.write_text(yaml.safe_dump({"model": model_cfg.to_dict(), "train": train_cfg.to_dict()}, sort_keys=False))
+    main = dist is None or dist.is_main  # data-parallel: rank 0 alone writes files
+    if main:
+        paths.config.write_text(yaml.safe_dump({"model": model_cfg.to_dict(), "train": train_cfg.to_dict()}, sort_keys=False))
     with torch_threads(train_cfg.num_threads):
         gen = seed_everything(train_cfg.seed)
         setup = setup_graphrec(data, model_cfg, train_cfg, progress)
         model, task, train_cfg = setup.model, setup.task, setup.train_cfg
-        for msg in setup.notes:
+        device = resolve_device(device)
+        module_to(task, device)  # the model (graph buffers included) and the task's own tensors
+        if dist is not None:
+            dist.broadcast_parameters(task)
+        for msg in setup.notes if main else ():
             print(msg, file=sys.stderr)
             with open(paths.notes, "a") as fh:
                 fh.write(msg + "\n")
@@ -213,21 +231,28 @@ def train_graphrec(data: RecData, model_cfg: ModelConfig, train_cfg: TrainConfig
             return {"weights": dict(task.weights)}
 
         writer = None
-        if train_cfg.tensorboard:
+        if train_cfg.tensorboard and main:
             from torch.utils.tensorboard import SummaryWriter
 
             writer = SummaryWriter(str(paths.tensorboard))
-        state = fit(task, _batches(data, train_cfg, sampler, gen), opt, epochs=train_cfg.epochs,
-                    validate=lambda: validator(model, settings),
+        validate = lambda: validator(model, settings)  # noqa: E731
+        state = fit(task, _batches(data, train_cfg, sampler, gen, dist), opt, epochs=train_cfg.epochs,
+                    validate=dist.main_only(validate) if dist is not None else validate,
                     early_stopping=EarlyStopping(key, train_cfg.patience), eval_every=train_cfg.eval_every,
-                    checkpointer=_Checkpoints(paths, setup, model_cfg, opt, gen, weighter, meta), logger=writer,
-                    on_validation=on_validation, epoch_stats=lambda: {"mix": float(torch.sigmoid(model.mix_logit.detach()))},
-                    grad_clip=train_cfg.grad_clip, state=state, progress=progress, desc="epoch",
-                    log_epochs=tqdm.write if progress else None)
+                    checkpointer=_Checkpoints(paths, setup, model_cfg, opt, gen, weighter, meta) if main else None,
+                    logger=writer, on_validation=on_validation,
+                    epoch_stats=lambda: {"mix": float(torch.sigmoid(model.mix_logit.detach()))},
+                    grad_clip=train_cfg.grad_clip, state=state, progress=progress and main, desc="epoch",
+                    log_epochs=tqdm.write if progress and main else None, device=device, dist=dist)
         if writer is not None:
             writer.close()
-    paths.history.write_text(json.dumps(state.history, indent=1))
-    if weighter.trajectory and any(weighter.initial.get(t, 0) > 0 for t in weighter.adjustable):
-        plot_weight_trajectories(weighter.trajectory, paths.loss_weights_plot, f"loss weights ({train_cfg.loss_weighting})")
+        if dist is not None:
+            finish_ranks(dist, task, paths.root, state)
+    if main:
+        paths.history.write_text(json.dumps(state.history, indent=1))
+        if weighter.trajectory and any(weighter.initial.get(t, 0) > 0 for t in weighter.adjustable):
+            plot_weight_trajectories(weighter.trajectory, paths.loss_weights_plot, f"loss weights ({train_cfg.loss_weighting})")
+    if dist is not None:
+        dist.barrier()  # rank 0 has written checkpoint.pt and history.json
     model = load_checkpoint(paths.checkpoint) if paths.checkpoint.exists() else model.eval()
     return model, state.history

@@ -22,6 +22,7 @@ import torch
 from torch import nn
 
 from graphrec.data.dataset import RecData
+from graphrec.devices import module_device, module_to, resolve_device
 from graphrec.paths import ModelPaths
 from graphrec.training.checkpoint import load_checkpoint, save_checkpoint
 from graphrec.training.config import TrainConfig
@@ -67,16 +68,17 @@ def refine_warm(model, data: RecData, cfg: TrainConfig, validator: Callable[[Any
         one history dict per refinement epoch, then a ``{"note": ...}`` summary.
     """
     model.eval()
+    dev = module_device(model)  # the residuals are fitted where the model is
     with torch.no_grad():
         out = model.propagate()
         users = nn.functional.normalize(out["user"], dim=-1)  # (U, d) frozen
         collab = out["collab"][model.warm_index]  # (S, d) frozen
     pos_of = torch.full((model.num_items,), -1, dtype=torch.long)
-    pos_of[model.warm_index] = torch.arange(len(model.warm_index))
+    pos_of[model.warm_index.cpu()] = torch.arange(len(model.warm_index))
     u_all, i_all = data.train[0], pos_of[data.train[1]]
     keep = i_all >= 0
     task = WarmResiduals(users, collab, model.warm_residual.detach()[model.warm_index], model.warm_user_residual.detach(),
-                         u_all[keep], i_all[keep], cfg.rec_temperature)
+                         u_all[keep].to(dev), i_all[keep].to(dev), cfg.rec_temperature)
     opt = torch.optim.Adam(task.parameters(), lr=cfg.warm_refine_lr)
     gen = torch.Generator().manual_seed(cfg.seed + 7919)
     E = task.edge_users.numel()
@@ -96,19 +98,22 @@ def refine_warm(model, data: RecData, cfg: TrainConfig, validator: Callable[[Any
     keep_best = MemoryCheckpointer(lambda: (task.item_res.detach().clone(), task.user_res.detach().clone()))
     keep_best.value = keep_best.snapshot()
     state = fit(task, batches, opt, epochs=cfg.warm_refine_epochs, validate=validate, early_stopping=stop,
-                checkpointer=keep_best, progress=progress, desc="warm refine")
+                checkpointer=keep_best, progress=progress, desc="warm refine", device=dev)
     model.set_warm_residuals(*keep_best.value)
     return state.history + [{"note": f"warm refinement: warm-val ndcg@20 {start:.4f} -> {stop.best:.4f}"}]
 
 
-def refine_checkpoint(model_dir: str | Path, data: RecData, validator, progress: bool = False) -> bool:
+def refine_checkpoint(model_dir: str | Path, data: RecData, validator, progress: bool = False,
+                      device: str | torch.device | None = None) -> bool:
     """Warm refinement of the checkpoint in ``model_dir`` (rewritten with ``warm_refined``).
 
     Uses the checkpoint's own train config; does nothing (returns False) when
-    ``warm_refine_epochs`` is 0 or the checkpoint is already refined.
+    ``warm_refine_epochs`` is 0 or the checkpoint is already refined. ``device``: where the
+    refinement computes (None = CPU).
     """
     paths = ModelPaths(Path(model_dir))
     model, st = load_checkpoint(paths.checkpoint, return_state=True)
+    module_to(model, resolve_device(device))
     cfg = TrainConfig.from_dict(st["train_config"])
     if cfg.warm_refine_epochs <= 0 or st.get("warm_refined"):
         return False

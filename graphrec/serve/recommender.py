@@ -37,16 +37,22 @@ class Recommender:
             catalogue was (``None``: new-item tables must already be in the prepared schema).
         seen: every known interaction (``user_id, item_id``; prepared ``history.csv``, ratings below
             the threshold included), excluded from recommendations; default ``history``.
+        device: where the model computes (embeddings, new items' content tower and encoders);
+            None = leave the model where it is. The serving index and user vectors live on the CPU.
     """
 
     def __init__(self, model, items: pd.DataFrame, history: pd.DataFrame, encoders_cfg=None,
                  features_dir: Path | None = None, serve_dir: Path | None = None, backend: str = "exact",
-                 data_cfg=None, seen: pd.DataFrame | None = None) -> None:
-        self.model = model
+                 device=None, data_cfg=None, seen: pd.DataFrame | None = None) -> None:
+        from graphrec.devices import move_scorer, scorer_device
+
+        self.model = move_scorer(model, device)
+        self.device = scorer_device(self.model)
         self.encoders_cfg, self.features_dir, self.serve_dir = encoders_cfg, features_dir, serve_dir
         self.data_cfg = data_cfg
         self.last_notes: list[str] = []
         users, item_emb = model.serving_embeddings() if hasattr(model, "serving_embeddings") else model.embeddings()
+        users, item_emb = users.cpu(), item_emb.cpu()
         self.user_emb = users
         self.user_pos = {u: i for i, u in enumerate(model.user_ids)}
         self.index = ItemIndex(list(model.item_ids), item_emb, backend=backend)
@@ -64,12 +70,14 @@ class Recommender:
 
     # ------------------------------------------------------------------ loading
     @classmethod
-    def load(cls, run_dir: str | Path, backend: str = "exact", model: str = "auto", log=None) -> "Recommender":
+    def load(cls, run_dir: str | Path, backend: str = "exact", model: str = "auto", log=None,
+             device=None) -> "Recommender":
         """Load a run directory written by ``graphrec run`` / ``graphrec train``.
 
         ``model``: ``"single"`` serves ``model/checkpoint.pt``; ``"ensemble"`` the seed ensemble
         recorded by ``graphrec train`` (``ensemble.json``; an error when absent or stale);
         ``"auto"`` the ensemble when it is there and current, else the single model.
+        ``device``: a device option or :class:`torch.device` (None = the run config's ``device``).
         """
         if model not in ("auto", "single", "ensemble"):
             raise ValueError(f"model must be 'auto', 'single' or 'ensemble', got {model!r}")
@@ -100,8 +108,11 @@ class Recommender:
         net = net or load_checkpoint(ckpt)
         cfg = Config.load_yaml(paths.config)
         interactions, items = load_prepared(paths.prepared)
-        rec = cls(net, items, interactions, cfg.encoders, paths.features, paths.serve, backend, data_cfg=cfg.data,
-                  seen=load_history(paths.prepared))
+        from graphrec.devices import resolve_device
+
+        dev = cfg.resolved_device() if device is None else resolve_device(device)
+        rec = cls(net, items, interactions, cfg.encoders, paths.features, paths.serve, backend, device=dev,
+                  data_cfg=cfg.data, seen=load_history(paths.prepared))
         rec._load_added()
         return rec
 
@@ -213,7 +224,7 @@ class Recommender:
             raise RuntimeError("add_items needs the run's encoder config and feature store (use Recommender.load)")
         path = Path(items) if isinstance(items, (str, Path)) else Path("<table>")
         table = canonical_new_items(items, self.index, self.data_cfg)
-        feats, _ = encode_items(table, self.encoders_cfg, self.features_dir, progress=progress)
+        feats, _ = encode_items(table, self.encoders_cfg, self.features_dir, progress=progress, device=self.device)
         missing = [m for m in self.model.modalities if m not in feats]
         if missing:
             raise RuntimeError(f"the model needs feature sets {missing} that the encoder config does not produce")
@@ -223,7 +234,8 @@ class Recommender:
                 raise RuntimeError(f"encoder for {m!r} differs from the one the model was trained with "
                                    f"(fingerprint {feats[m].fingerprint} != {want}); restore the run's encoder config")
         self.last_notes = usable_content(table, feats, self.model.modalities, path, self.encoders_cfg.image.max_pixels)
-        emb = self.model.embed_items({m: (feats[m].x, feats[m].mask) for m in self.model.modalities})
+        emb = self.model.embed_items({m: (feats[m].x.to(self.device), feats[m].mask.to(self.device))
+                                      for m in self.model.modalities}).cpu()
         if emb.shape[1] < self.index.emb.shape[1]:  # two-part serving space: new items are cold
             emb = torch.cat([emb, torch.zeros(emb.shape[0], self.index.emb.shape[1] - emb.shape[1])], 1)
         self.index.add(table["item_id"].tolist(), emb)

@@ -136,7 +136,8 @@ class RerankedScorer(torch.nn.Module):
         self.register_buffer("pop_term", popularity_term(popularity))
 
     def score(self, users: torch.Tensor) -> torch.Tensor:
-        return penalize(self.scorer.score(users), self.pop_term, self.lam)
+        s = self.scorer.score(users)
+        return penalize(s, self.pop_term.to(s.device), self.lam)
 
     def forward(self, users: torch.Tensor) -> torch.Tensor:
         return self.score(users)

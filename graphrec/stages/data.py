@@ -93,7 +93,8 @@ def stage_encode(cfg: Config, force: bool = False, log=print, progress: bool = T
     log(f"[encode] {', '.join(cfg.encoders.enabled)} -> {cfg.paths.features}")
     _, items = load_prepared(cfg.paths.prepared)
     check_template_columns(cfg, items, cfg.paths.prepared / "items.csv")
-    features, report = encode_items(items, cfg.encoders, cfg.paths.features, progress=progress)
+    features, report = encode_items(items, cfg.encoders, cfg.paths.features, progress=progress,
+                                    device=cfg.resolved_device())
     (cfg.paths.features / "encode_report.json").write_text(json.dumps(report, indent=2, default=str) + "\n")
     for m, rep in report.get("modalities", {}).items():
         log(f"  {m}: {_short(rep)}")

@@ -58,19 +58,22 @@ def load_models(cfg: Config, paths: RunPaths, data, log=print):
     from graphrec.training.checkpoint import load_checkpoint
     from graphrec.training.manifest import load_ensemble
 
+    from graphrec.devices import move_scorer
+
     files = model_files(cfg, paths)
     models = SuiteModels(scorers={})
     first = cfg.suite.seeds[0]
+    device = cfg.resolved_device()  # GraphRec models (and the ensemble) score there; baselines stay on the CPU
     for seed in cfg.suite.seeds:
         name = "graphrec" if seed == first else f"graphrec_seed{seed}"
-        models.scorers[name] = load_checkpoint(files[name])
+        models.scorers[name] = move_scorer(load_checkpoint(files[name]), device)
         models.seed_names.append(name)
         models.histories[name] = _history(paths.model_dir(seed, first))
     if cfg.suite.ensemble and len(cfg.suite.seeds) > 1:
         ens, why = load_ensemble(paths.ensemble_manifest)
         if ens is None:
             raise DataError(paths.ensemble_manifest, why)
-        models.scorers["graphrec_ensemble"] = ens
+        models.scorers["graphrec_ensemble"] = move_scorer(ens, device)
         models.budgets["graphrec_ensemble"] = {"members": f"the GraphRec models of seeds {list(cfg.suite.seeds)}",
                                                "score": "mean of the members' cosine scores"}
     models.budgets["graphrec"] = {"selection": f"early stopping on {cfg.train.val_setting}-validation {cfg.train.val_metric}",
@@ -85,7 +88,7 @@ def load_models(cfg: Config, paths: RunPaths, data, log=print):
                                     "seconds": stamp.get("seconds")}
     if cfg.suite.oracle:
         odata = make_oracle_data(data, cfg.eval.oracle_frac, cfg.eval.oracle_seed)
-        models.oracle = (odata, load_checkpoint(files["oracle"]))
+        models.oracle = (odata, move_scorer(load_checkpoint(files["oracle"]), device))
     return models, files
 
 

@@ -14,6 +14,7 @@ GraphRec training resumes from ``last.pt``. Only validation files are read here.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import Any, Callable
 
 from graphrec.config import Config
@@ -24,6 +25,11 @@ from graphrec.stages.data import check_training_data, load_data
 
 GRAPHREC_CODE = ("graphrec.recipes.graphrec", "graphrec.recipes.refine")
 SCORER_FILE = "scorer.pt"
+
+
+def _execution(cfg: Config, nproc: int) -> Execution:
+    return Execution(device=cfg.device, nproc=nproc, val_ks=(20, int(cfg.train.val_metric.split("@")[1])),
+                     eval_batch_size=cfg.eval.batch_size)
 
 
 def split_signature(paths: RunPaths, names=("train", "val_warm", "val_cold")) -> dict[str, str]:
@@ -38,19 +44,46 @@ def _validator(data, cfg: Config):
     return make_validator(data, ks=(20, k), batch_size=cfg.eval.batch_size)
 
 
+@dataclass(frozen=True)
+class Execution:
+    """How training runs (never part of a stage's inputs: it changes speed, not what is trained).
+
+    Attributes:
+        device: the run's ``device`` option (graphrec.devices).
+        nproc: processes for GraphRec's stage-1 training (>= 2: torchrun, graphrec.stages.ddp).
+        val_ks, eval_batch_size: the validator the distributed workers build.
+    """
+
+    device: str = "cpu"
+    nproc: int = 1
+    val_ks: tuple[int, ...] = (20,)
+    eval_batch_size: int = 1024
+
+
 def _train_graphrec_dir(name: str, out, data, model_cfg, train_cfg, inputs: dict, validator, force: bool, log,
-                        progress: bool) -> dict:
+                        progress: bool, execution: Execution = Execution()) -> dict:
+    from graphrec.devices import resolve_device
     from graphrec.recipes.graphrec import train_graphrec
     from graphrec.recipes.refine import refine_checkpoint
 
     mp = ModelPaths(out)
+    device = resolve_device(execution.device)
 
     def work(resume: bool = False) -> dict:
         if not resume:  # another configuration's (or an older) training must not be continued or served
             for p in (mp.checkpoint, mp.last):
                 p.unlink(missing_ok=True)
-        _, history = train_graphrec(data, model_cfg, train_cfg, out, validator, progress=progress, resume=resume)
-        refine_checkpoint(out, data, validator, progress)
+        if execution.nproc > 1:
+            from graphrec.stages.ddp import launch_train_graphrec
+
+            log(f"  distributed training: {execution.nproc} processes (torchrun), device {execution.device}")
+            history = launch_train_graphrec(data, model_cfg, train_cfg, out, execution.nproc, device=execution.device,
+                                            val_ks=execution.val_ks, eval_batch_size=execution.eval_batch_size,
+                                            resume=resume, progress=progress)
+        else:
+            _, history = train_graphrec(data, model_cfg, train_cfg, out, validator, progress=progress, resume=resume,
+                                        device=device)
+        refine_checkpoint(out, data, validator, progress, device=device)
         key = f"val/{train_cfg.val_setting}/{train_cfg.val_metric}"
         scored = [h for h in history if key in h]
         best = max(scored, key=lambda h: h[key], default={})
@@ -63,7 +96,7 @@ def _train_graphrec_dir(name: str, out, data, model_cfg, train_cfg, inputs: dict
 
 
 def train_graphrec_models(cfg: Config, data, paths: RunPaths, validator, force: bool = False, log=print,
-                          progress: bool = True) -> dict[str, dict]:
+                          progress: bool = True, nproc: int = 1) -> dict[str, dict]:
     """GraphRec for every seed of ``cfg.suite.seeds`` (+ the ensemble manifest); returns the stamps."""
     from graphrec.training.manifest import write_ensemble_manifest
 
@@ -77,7 +110,7 @@ def train_graphrec_models(cfg: Config, data, paths: RunPaths, validator, force: 
         out = paths.model_dir(seed, first)
         name = "train graphrec" + ("" if seed == first else f" seed {seed}")
         stamps[f"graphrec_seed{seed}"] = _train_graphrec_dir(name, out, data, model_cfg, cfg.train.replace(seed=seed),
-                                                            inputs, validator, force, log, progress)
+                                                            inputs, validator, force, log, progress, _execution(cfg, nproc))
         dirs.append(out)
     if cfg.suite.ensemble and len(dirs) > 1:
         write_ensemble_manifest(paths.ensemble_manifest, dirs)
@@ -86,7 +119,8 @@ def train_graphrec_models(cfg: Config, data, paths: RunPaths, validator, force: 
     return stamps
 
 
-def train_oracle(cfg: Config, data, paths: RunPaths, force: bool = False, log=print, progress: bool = True) -> dict:
+def train_oracle(cfg: Config, data, paths: RunPaths, force: bool = False, log=print, progress: bool = True,
+                 nproc: int = 1) -> dict:
     """The warm oracle: GraphRec (first seed) trained with part of each cold-test item's users."""
     from graphrec.data.oracle import make_oracle_data
     from graphrec.evaluation.protocol import make_validator
@@ -99,7 +133,8 @@ def train_oracle(cfg: Config, data, paths: RunPaths, force: bool = False, log=pr
     k = int(cfg.train.val_metric.split("@")[1])
     return _train_graphrec_dir("train warm oracle", paths.oracle, odata, cfg.model.restricted_to(data.features),
                                cfg.train.replace(seed=cfg.suite.seeds[0]), inputs,
-                               make_validator(odata, ks=(20, k), batch_size=cfg.eval.batch_size), force, log, progress)
+                               make_validator(odata, ks=(20, k), batch_size=cfg.eval.batch_size), force, log, progress,
+                               _execution(cfg, nproc))
 
 
 def _teacher_for(cfg: Config, paths: RunPaths, trained: dict[str, dict]) -> tuple[str | None, Any]:
@@ -165,18 +200,21 @@ def train_baselines(cfg: Config, data, paths: RunPaths, validator, force: bool =
 
 def stage_train(cfg: Config, features, force: bool = False, log=print, progress: bool = True,
                 paths: RunPaths | None = None, fixed_params: dict[str, dict] | None = None,
-                only: Callable[[str], bool] | None = None) -> dict:
+                only: Callable[[str], bool] | None = None, nproc: int = 1) -> dict:
     """Train every model of the run (see the module docstring); writes ``<run_dir>/config.yaml``.
 
     Args:
         paths: the run layout (default ``cfg.paths``; benchmark runs pass their own).
         fixed_params: per-baseline parameters to fit without tuning.
         only: optional filter on ``"graphrec" | "oracle" | "baselines"``.
+        nproc: processes for each GraphRec training (>= 2: data-parallel with torchrun; the
+            result is the same training up to float order and per-rank dropout draws).
 
     Returns:
         ``{"graphrec": stamps, "oracle": stamp | None, "baselines": records}``.
     """
     paths = paths or cfg.paths
+    cfg.resolved_device()  # a device this machine lacks is a config error before anything runs
     paths.root.mkdir(parents=True, exist_ok=True)
     cfg.save_yaml(paths.config)
     data = load_data(cfg, features, paths)
@@ -185,9 +223,9 @@ def stage_train(cfg: Config, features, force: bool = False, log=print, progress:
     want = only or (lambda _: True)
     out: dict[str, Any] = {"graphrec": {}, "oracle": None, "baselines": {}}
     if want("graphrec"):
-        out["graphrec"] = train_graphrec_models(cfg, data, paths, validator, force, log, progress)
+        out["graphrec"] = train_graphrec_models(cfg, data, paths, validator, force, log, progress, nproc)
     if cfg.suite.oracle and want("oracle"):
-        out["oracle"] = train_oracle(cfg, data, paths, force, log, progress)
+        out["oracle"] = train_oracle(cfg, data, paths, force, log, progress, nproc)
     if cfg.suite.baselines and want("baselines"):
         log(f"[train] baselines (selected on validation): {', '.join(cfg.baselines.names)}")
         out["baselines"] = train_baselines(cfg, data, paths, validator, force, log, progress, fixed_params)

@@ -23,6 +23,8 @@ from typing import Any, Callable, Iterable, Protocol
 
 import torch
 
+from graphrec.devices import to_device
+
 
 @dataclass
 class EarlyStopping:
@@ -115,6 +117,8 @@ def fit(
     progress: bool = False,
     desc: str = "train",
     log_epochs: Callable[[str], None] | None = None,
+    device: torch.device | None = None,
+    dist: Any = None,
 ) -> FitState:
     """Train ``task`` for up to ``epochs`` epochs with validation and early stopping.
 
@@ -135,6 +139,11 @@ def fit(
         progress: tqdm bar over each epoch's batches.
         desc: progress-bar label.
         log_epochs: called with a one-line summary of each epoch (e.g. ``tqdm.write``).
+        device: move every batch's tensors there before ``task(*batch)`` (None = leave them).
+        dist: a :class:`graphrec.training.distributed.DistContext` in data-parallel training:
+            gradients are all-reduced after each backward, the epoch's mean loss terms are
+            averaged over the ranks. The caller gives each rank its shard of every batch and the
+            checkpointer / logger / validation to rank 0 alone (see :mod:`graphrec.training.distributed`).
 
     Returns:
         the final :class:`FitState` (``history`` holds one record per epoch run: ``epoch``,
@@ -157,9 +166,13 @@ def fit(
         n = 0
         bar = tqdm(batches(epoch), desc=f"{desc} {epoch}", disable=not progress, leave=False)
         for batch in bar:
+            if device is not None:
+                batch = to_device(batch, device)
             terms = _terms(task(*batch))
             optimizer.zero_grad(set_to_none=True)
             terms["loss"].backward()
+            if dist is not None:
+                dist.all_reduce_grads(params)
             if grad_clip > 0:
                 torch.nn.utils.clip_grad_norm_(params, grad_clip)
             optimizer.step()
@@ -172,6 +185,8 @@ def fit(
                     logger.add_scalar(f"train/{k}", float(v.detach()), state.step)
             if progress:
                 bar.set_postfix(loss=f"{float(terms['loss'].detach()):.4f}")
+        if dist is not None:
+            sums = dist.mean_of(sums)
         rec: dict[str, Any] = {"epoch": epoch, "step": state.step, "seconds": time.perf_counter() - t0}
         rec.update({k: v / max(n, 1) for k, v in sums.items()})
         if epoch_stats is not None:

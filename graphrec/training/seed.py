@@ -19,8 +19,11 @@ def seed_everything(seed: int) -> torch.Generator:
 
 
 def rng_state(generator: torch.Generator) -> dict:
-    """Everything needed to continue the random streams exactly (for resuming)."""
-    return {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state(), "generator": generator.get_state()}
+    """Everything needed to continue the random streams exactly (for resuming; CUDA's too once it is in use)."""
+    state = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state(), "generator": generator.get_state()}
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
 
 
 def set_rng_state(state: dict, generator: torch.Generator) -> None:
@@ -28,6 +31,8 @@ def set_rng_state(state: dict, generator: torch.Generator) -> None:
     np.random.set_state(state["numpy"])
     torch.set_rng_state(state["torch"])
     generator.set_state(state["generator"])
+    if "cuda" in state and torch.cuda.is_available() and len(state["cuda"]) == torch.cuda.device_count():
+        torch.cuda.set_rng_state_all(state["cuda"])
 
 
 class torch_threads:
