@@ -311,7 +311,9 @@ CASES = [
     Case("run_dir below a file", "prepare", ("--set", "run_dir={root}/config.yaml/run"),
          fragments=("run_dir", "{root}/config.yaml is a file")),
     Case("run_dir under /proc", "prepare", ("--set", "run_dir=/proc/graphrec-test-run"),
-         fragments=("run_dir", "/proc/graphrec-test-run")),
+         fragments=("run_dir", "cannot write", "/proc/graphrec-test-run")),
+    Case("run_dir that nobody may create (/sys)", "prepare", ("--set", "run_dir=/sys/graphrec-test-run"),
+         fragments=("run_dir", "cannot write", "/sys/graphrec-test-run")),
     # ---- stages out of order, degenerate splits
     Case("split before prepare", "split", fragments=("{root}/run/prepared/interactions.csv", "graphrec prepare")),
     Case("train before split", "train", setup=lambda r: ok(stage("prepare", r)) and None,

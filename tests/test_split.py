@@ -127,5 +127,5 @@ def test_recdata_train_timestamps_align_with_train_edges(tmp_path):
     bad = split.frames()
     bad["train"] = bad["train"].copy()
     bad["train"].loc[3, "timestamp"] = "soon"
-    with pytest.raises(ValueError, match="row 5 has timestamp 'soon'"):
+    with pytest.raises(ValueError, match="train.csv, row 5, field 'timestamp': timestamp 'soon' is not a number"):
         RecData.from_frames(bad, items)
