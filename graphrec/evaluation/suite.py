@@ -45,6 +45,8 @@ class SuiteModels:
         budgets: model name -> how it was selected/trained (report table).
         oracle: ``(oracle data, oracle model)`` for the warm-oracle rows, or None.
         remarks: extra report lines.
+        teachers: baseline -> the warm model it was distilled from (explains identical warm rows).
+        user_attrs: audit-only user attributes (:func:`graphrec.data.users.load_user_attributes`) or None.
     """
 
     scorers: dict[str, Any]
@@ -53,6 +55,8 @@ class SuiteModels:
     budgets: dict[str, Any] = field(default_factory=dict)
     oracle: tuple[RecData, Any] | None = None
     remarks: list[str] = field(default_factory=list)
+    teachers: dict[str, str] = field(default_factory=dict)
+    user_attrs: Any = None
 
 
 class _Collected:
@@ -143,6 +147,14 @@ def evaluate_suite(models: SuiteModels, data: RecData, ev: EvalConfig, out_dir: 
     for name in col.results:
         if "supports_cold" in str(col.notes.get(name, {})):
             remarks.append(f"{name} cannot score cold items (ID-only model); it is evaluated on warm only.")
+    from graphrec.evaluation.explain import degenerate_row_notes
+
+    remarks += [f"{m}: {why}" for m, why in degenerate_row_notes(col.results, models.teachers).items()]
+    sections = []
+    if ev.fairness:
+        from graphrec.evaluation.fairness import run_fairness
+
+        sections.append(run_fairness(col.evals, data, models.user_attrs, out_dir, ev, scorers=models.scorers, log=log))
     report.write_metrics_json(out_dir / "metrics.json", col.results)
     if col.ci:
         report.write_ci_json(out_dir / "metrics_ci.json", col.ci)
@@ -156,6 +168,6 @@ def evaluate_suite(models: SuiteModels, data: RecData, ev: EvalConfig, out_dir: 
         remarks.insert(0, f"GraphRec over seeds {[n for n in models.seed_names]} (mean ± std): {seed_line}")
     report.write_report_md(out_dir / "report.md", col.results, col.ci or None, col.notes, command, models.budgets,
                            beyond=col.beyond, buckets=col.buckets, oracle=oracle_rows, remarks=remarks,
-                           plots=[p.name for p in pl], missing_modality=missing_rows)
+                           plots=[p.name for p in pl], missing_modality=missing_rows, sections=sections)
     return {"results": col.results, "seeds": seed_stats, "oracle": oracle_rows, "missing_modality": missing_rows,
             "seconds": round(time.time() - t0, 1), "report": str(out_dir / "report.md"), "evals": col.evals}
