@@ -495,13 +495,16 @@ def test_eval_ks_without_20_works_end_to_end(tmp_path, trained):
     root = copy_of(trained, tmp_path / "ws")
     for _ in range(2):  # and the rerun is up to date, not the same crash
         res = ok(stage("evaluate", root, "--set", "eval.ks=[5, 10]"))
-    assert "[evaluate] up to date" in res.out and "recall@10=" in res.out and "recall@20" not in res.out
+    assert "[evaluate] up to date" in res.out and "recall@10=" in res.out and "recall@50" not in res.out
     ev = root / "run" / "evaluation"
     metrics = json.loads((ev / "metrics.json").read_text())
-    assert set(metrics["graphrec"]["cold"]) >= {"recall@5", "ndcg@10"} and "ndcg@20" not in metrics["graphrec"]["cold"]
+    assert set(metrics["graphrec"]["cold"]) >= {"recall@5", "ndcg@10"} and "ndcg@50" not in metrics["graphrec"]["cold"]
     report = (ev / "report.md").read_text()
     assert "| model | recall@10 | ndcg@10 |" in report and "## Warm oracle" in report
-    assert (ev / "recall_at_10.png").is_file()
+    assert (ev / "recall_at_10.png").is_file() and (ev / "fairness.json").is_file()
+    res = ok(stage("evaluate", root, "--set", "eval.ks=[5]", "--set", "eval.beyond_k=5"))  # nothing at 20 at all
+    assert "ndcg@20" not in json.loads((ev / "metrics.json").read_text())["graphrec"]["cold"]
+    assert "| model | recall@5 | ndcg@5 |" in (ev / "report.md").read_text()
 
 
 # --------------------------------------------------------------------------- bug 3: the whole history is excluded

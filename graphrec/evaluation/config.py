@@ -14,7 +14,7 @@ class EvalConfig(StrictConfig):
     """Evaluation: full-ranking settings, cut-offs, confidence intervals, beyond-accuracy."""
 
     settings: list[str] = opt(list(_SETTINGS), help="settings to evaluate: cold, warm, hybrid, cold_full")
-    ks: list[int] = opt([10, 20, 50], help="metric cut-offs K")
+    ks: list[int] = opt([10, 20, 50], help="metric cut-offs K (beyond_k, the K of the beyond-accuracy metrics and the fairness audit, is evaluated too)")
     main_metric: str | None = opt(None, help="metric whose cut-off K the report tables, plots and summary show (e.g. ndcg@10; its K must be in ks); null = ndcg@20 when 20 is in ks, else ndcg at the largest K of ks. Early stopping uses train.val_metric")
     val_setting: str = opt("cold", help="setting used for validation-based model selection")
     batch_size: int = opt(1024, help="users scored per scorer.score call")
@@ -52,8 +52,9 @@ class EvalConfig(StrictConfig):
             raise ConfigError(f"val_setting: {self.val_setting!r} not one of {list(_SETTINGS)}")
         if self.batch_size < 1:
             raise ConfigError(f"batch_size: must be >= 1, got {self.batch_size}")
-        if self.topk_k < max(self.ks):
-            raise ConfigError(f"topk_k: {self.topk_k} < max(ks) = {max(self.ks)}")
+        if self.topk_k < max(self.evaluated_ks):
+            raise ConfigError(f"topk_k: {self.topk_k} < the largest cut-off evaluated, {max(self.evaluated_ks)} "
+                              "(max of ks and beyond_k)")
         if self.bootstrap_samples < 0:
             raise ConfigError(f"bootstrap_samples: must be >= 0, got {self.bootstrap_samples}")
         if not 0 < self.ci_level < 1:
@@ -77,6 +78,11 @@ class EvalConfig(StrictConfig):
         if not 0 < self.oracle_frac < 1:
             raise ConfigError(f"oracle_frac: must be in (0, 1), got {self.oracle_frac}")
 
+
+    @property
+    def evaluated_ks(self) -> list[int]:
+        """Every cut-off the test evaluation computes: ``ks`` and ``beyond_k`` (per-user, for the fairness audit)."""
+        return sorted({*self.ks, self.beyond_k})
 
     @property
     def main_k(self) -> int:

@@ -45,6 +45,8 @@ class SuiteModels:
         budgets: model name -> how it was selected/trained (report table).
         oracle: ``(oracle data, oracle model)`` for the warm-oracle rows, or None.
         remarks: extra report lines.
+        teachers: baseline -> the warm model it was distilled from (explains identical warm rows).
+        user_attrs: audit-only user attributes (:func:`graphrec.data.users.load_user_attributes`) or None.
     """
 
     scorers: dict[str, Any]
@@ -53,6 +55,8 @@ class SuiteModels:
     budgets: dict[str, Any] = field(default_factory=dict)
     oracle: tuple[RecData, Any] | None = None
     remarks: list[str] = field(default_factory=list)
+    teachers: dict[str, str] = field(default_factory=dict)
+    user_attrs: Any = None
 
 
 class _Collected:
@@ -74,7 +78,7 @@ def _evaluate_all(models: SuiteModels, data: RecData, ev: EvalConfig, topk_dir: 
     col = _Collected()
     index = EvalIndex.build(data, "test")
     for name, scorer in models.scorers.items():
-        res = evaluate(scorer, data, "test", ev.settings, ev.ks, ev.batch_size, per_user=True, index=index,
+        res = evaluate(scorer, data, "test", ev.settings, ev.evaluated_ks, ev.batch_size, per_user=True, index=index,
                        model_name=name, progress=progress, topk_k=ev.topk_k)
         write_topk_files(res, data, topk_dir, name)
         col.evals[name] = res
@@ -93,7 +97,7 @@ def _missing_modality(models: SuiteModels, data: RecData, ev: EvalConfig, out_di
     from graphrec.evaluation import stats
     from graphrec.evaluation.missing import missing_modality_eval
 
-    runs = [missing_modality_eval(models.scorers[n], data, "test", sorted({*ev.ks, ev.beyond_k})) for n in models.seed_names
+    runs = [missing_modality_eval(models.scorers[n], data, "test", ev.evaluated_ks) for n in models.seed_names
             if len(getattr(models.scorers[n], "modalities", [])) > 1]
     if not runs:
         return None
@@ -110,8 +114,8 @@ def _oracle_rows(models: SuiteModels, ev: EvalConfig) -> tuple[dict | None, str 
     odata, oracle_model = models.oracle
     main = models.scorers[models.seed_names[0]]
     k, n = f"recall@{ev.beyond_k}", f"ndcg@{ev.main_k}"
-    o = evaluate(oracle_model, odata, "test", ["cold", "cold_full"], sorted({*ev.ks, ev.beyond_k}), ev.batch_size)
-    m = evaluate(main, odata, "test", ["cold", "cold_full"], sorted({*ev.ks, ev.beyond_k}), ev.batch_size)
+    o = evaluate(oracle_model, odata, "test", ["cold", "cold_full"], ev.evaluated_ks, ev.batch_size)
+    m = evaluate(main, odata, "test", ["cold", "cold_full"], ev.evaluated_ks, ev.batch_size)
     rows = {}
     for s in ("cold", "cold_full"):
         rows[f"graphrec ({s})"] = {k: m[s][k], n: m[s][n]}
@@ -143,6 +147,14 @@ def evaluate_suite(models: SuiteModels, data: RecData, ev: EvalConfig, out_dir: 
     for name in col.results:
         if "supports_cold" in str(col.notes.get(name, {})):
             remarks.append(f"{name} cannot score cold items (ID-only model); it is evaluated on warm only.")
+    from graphrec.evaluation.explain import degenerate_row_notes
+
+    remarks += [f"{m}: {why}" for m, why in degenerate_row_notes(col.results, models.teachers).items()]
+    sections = []
+    if ev.fairness:
+        from graphrec.evaluation.fairness import run_fairness
+
+        sections.append(run_fairness(col.evals, data, models.user_attrs, out_dir, ev, scorers=models.scorers, log=log))
     report.write_metrics_json(out_dir / "metrics.json", col.results)
     if col.ci:
         report.write_ci_json(out_dir / "metrics_ci.json", col.ci)
@@ -156,7 +168,7 @@ def evaluate_suite(models: SuiteModels, data: RecData, ev: EvalConfig, out_dir: 
         remarks.insert(0, f"GraphRec over seeds {[n for n in models.seed_names]} (mean ± std): {seed_line}")
     report.write_report_md(out_dir / "report.md", col.results, col.ci or None, col.notes, command, models.budgets,
                            beyond=col.beyond, buckets=col.buckets, oracle=oracle_rows, remarks=remarks,
-                           plots=[p.name for p in pl], missing_modality=missing_rows,
+                           plots=[p.name for p in pl], missing_modality=missing_rows, sections=sections,
                            metrics=report.table_metrics(ev.main_k))
     return {"results": col.results, "seeds": seed_stats, "oracle": oracle_rows, "missing_modality": missing_rows,
             "seconds": round(time.time() - t0, 1), "report": str(out_dir / "report.md"), "evals": col.evals}

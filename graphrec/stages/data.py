@@ -19,9 +19,11 @@ def stage_prepare(cfg: Config, force: bool = False, log=print) -> dict:
     """Raw data -> canonical tables + prep report (printed)."""
     src = Path(cfg.data.source)
     if cfg.data.format == "ml1m-mm":
-        files = [src / "interactions.csv", src / "items.csv"]
+        files = [src / "interactions.csv", src / "items.csv", src / (cfg.data.users_file or "users.dat")]
     else:
         files = [src / cfg.data.interactions_file, src / cfg.data.items_file]
+        if cfg.data.users_file:
+            files.append(src / cfg.data.users_file)
     sigs = {str(f): file_signature(f) for f in files if f.is_file()}
     out = cfg.paths.prepared
 
@@ -29,7 +31,8 @@ def stage_prepare(cfg: Config, force: bool = False, log=print) -> dict:
         if cfg.data.format == "ml1m-mm":
             from data_prep.ml1m_mm import prepare
 
-            report = prepare(src, out, cfg.data.min_user_interactions, cfg.data.max_items, cfg.data.sample_seed)
+            report = prepare(src, out, cfg.data.min_user_interactions, cfg.data.max_items, cfg.data.sample_seed,
+                             users_file=cfg.data.users_file)
         else:
             from data_prep.generic import prepare, spec_from_config
 

@@ -83,9 +83,14 @@ def load_models(cfg: Config, paths: RunPaths, data, log=print):
             models.scorers[name] = load_scorer(files[name])
             r = json.loads((paths.baseline(name) / "tuning.json").read_text())
             stamp = read_stamp(paths.baseline(name)) or {}
+            not_tuned = next((t.get("not_tuned") for t in r.get("trials", []) if t.get("not_tuned")), None)
             models.budgets[name] = {"configs tried": len(r.get("trials", [])), "budget": r.get("budget"),
-                                    "chosen": r.get("params"), "selected on": f"{r.get('val_setting')}-validation",
-                                    "seconds": stamp.get("seconds")}
+                                    "chosen": {k: v for k, v in (r.get("params") or {}).items() if k != "teacher"},
+                                    "selected on": f"{r.get('val_setting')}-validation", "seconds": stamp.get("seconds"),
+                                    **({"teacher": r["teacher"]} if r.get("teacher") else {}),
+                                    **({"not tuned": not_tuned} if not_tuned else {})}
+            if r.get("teacher"):
+                models.teachers[name] = r["teacher"]
     if cfg.suite.oracle:
         odata = make_oracle_data(data, cfg.eval.oracle_frac, cfg.eval.oracle_seed)
         models.oracle = (odata, move_scorer(load_checkpoint(files["oracle"]), device))
@@ -101,8 +106,10 @@ def stage_evaluate(cfg: Config, features, force: bool = False, log=print, progre
     out = paths.evaluation
     data_files = {n: file_signature(paths.split / f"{n}.csv") for n in ("train", "val_warm", "val_cold", "test_warm", "test_cold")}
     files = model_files(cfg, paths)
+    users = paths.prepared / "users.csv"
     inputs = {"eval": cfg.eval.to_dict(), "suite": cfg.suite.to_dict(), "baselines": cfg.baselines.names,
-              "models": {n: file_signature(p) for n, p in files.items()}, "split": data_files}
+              "models": {n: file_signature(p) for n, p in files.items()}, "split": data_files,
+              "users": file_signature(users) if users.exists() else None}
     command = "graphrec " + " ".join(sys.argv[1:]) if sys.argv and sys.argv[0].endswith("graphrec") else "graphrec run"
 
     def work() -> dict:
