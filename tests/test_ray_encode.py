@@ -131,3 +131,18 @@ def test_engine_config_is_validated():
         EncodersConfig.from_dict({"ray_workers": 0})
     c = EncodersConfig.from_dict({"engine": "ray", "ray_address": "ray://head:10001", "ray_workers": 4})
     assert (c.engine, c.ray_address, c.ray_workers) == ("ray", "ray://head:10001", 4)
+
+
+def test_cli_engine_flag_overrides_the_config_key(monkeypatch):
+    from graphrec import cli, stages
+
+    seen = {}
+
+    def fake_encode(cfg, force=False, progress=True):
+        seen["engine"] = cfg.encoders.engine
+        return {}
+
+    monkeypatch.setattr(stages, "stage_encode", fake_encode)
+    assert cli.main(["encode", "--engine", "ray", "--no-progress"]) == 0 and seen["engine"] == "ray"
+    assert cli.main(["encode", "--set", "encoders.engine=ray", "--engine", "local"]) == 0 and seen["engine"] == "local"
+    assert cli.main(["encode"]) == 0 and seen["engine"] == "local"
