@@ -177,6 +177,8 @@ def ray_compute(session: RaySession, modality: str, cfg: EncodersConfig, encoder
         ctx = ray.data.DataContext.get_current()
         ctx.enable_progress_bars = progress
         ctx.enable_operator_progress_bars = progress
+        if not progress:  # Ray Data logs every execution at INFO; keep quiet runs quiet
+            logging.getLogger("ray.data").setLevel(logging.WARNING)
         t0 = time.perf_counter()
         # from_items builds the blocks in the driver (from_pandas would start a task per block)
         ds = ray.data.from_items(records, override_num_blocks=num_blocks).map_batches(
