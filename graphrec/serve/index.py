@@ -4,13 +4,17 @@
 catalogue has fewer than ``ann_min_items`` items (:data:`ANN_MIN_ITEMS`, 200,000) and switches to a
 faiss HNSW graph (Malkov & Yashunin, "Efficient and robust approximate nearest neighbor search
 using Hierarchical Navigable Small World graphs", TPAMI 2018) from that size on. Below the
-threshold ``auto`` *is* exact search (same code path, same results). Why 200k: exact search costs
-one (B, d) x (d, N) product plus a top-k per query, ~80 ms p50 at 1M items and width 128 on this
-project's 2-core CPU (``benchmarks/bench_serve.py``, ``BENCHMARKS.md``), so it crosses the 50 ms
-target between 500k and 1M items at width 128 and earlier at the ensemble's width 384; 200k keeps
-a margin for wider spaces and slower machines while ml1m-mm-sized catalogues stay exact. Override
-it per index (``ann_min_items``) or per command (``graphrec recommend --backend exact|faiss|auto
---ann-min-items N``).
+threshold ``auto`` *is* exact search (same code path, same results). Override it per index
+(``ann_min_items``) or per command (``graphrec recommend --backend exact|faiss|auto --ann-min-items N``).
+
+Why these defaults (``benchmarks/bench_serve.py``, numbers in ``BENCHMARKS.md``; 1M synthetic
+items, this project's shared 2-core CPU): exact search takes 88 ms p50 at width 128 and 116 ms at
+the ensemble's 384, above the 50 ms target, and grows linearly with the catalogue, so it crosses
+50 ms around 500k items at width 128 and sooner at 384; 200k keeps a margin for wider spaces and
+slower machines while ml1m-mm-sized catalogues stay exact. HNSW with M=32, efConstruction=40,
+efSearch=512 gave recall@20 against exact search of 0.975 (width 128) and 0.962 (384) at 2.5 / 5.0
+ms p50. The price is the build: 342 s (128) and 373 s (384) for 1M items, paid once per process
+on the first search (``build()`` pays it up front).
 """
 
 from __future__ import annotations
@@ -26,10 +30,11 @@ log = logging.getLogger(__name__)
 ANN_MIN_ITEMS = 200_000
 #: HNSW graph degree used by ``auto`` (and by ``faiss`` with ``hnsw_m`` unset via ``auto``).
 HNSW_M = 32
-#: HNSW candidate list size while building; larger = better graph, slower build.
-HNSW_EF_CONSTRUCTION = 80
-#: HNSW candidate list size while searching; the recall / latency knob (faiss uses max(ef, k)).
-HNSW_EF_SEARCH = 256
+#: HNSW candidate list size while building (faiss' default); larger = better graph, slower build.
+HNSW_EF_CONSTRUCTION = 40
+#: HNSW candidate list size while searching; the recall / latency knob (faiss uses max(ef, k)):
+#: 512 gives recall@20 >= 0.95 at 1M items for widths 128 and 384 (BENCHMARKS.md).
+HNSW_EF_SEARCH = 512
 
 BACKENDS = ("auto", "exact", "faiss")
 
