@@ -152,7 +152,7 @@ def child_train(a) -> dict:
 
     torch.set_num_threads(a.threads)
     t0 = time.perf_counter()
-    data = make_recdata(a.users, a.items, a.interactions, a.seed)
+    data = make_recdata(int(a.users * a.scale), int(a.items * a.scale), int(a.interactions * a.scale), a.seed)
     gen_s = time.perf_counter() - t0
     from graphrec.nn import ModelConfig
     from graphrec.training import TrainConfig
@@ -170,7 +170,8 @@ def child_train(a) -> dict:
     full_steps = math.ceil(E / tc.batch_size)
     steps = min(full_steps, a.steps) if a.steps else full_steps
     sec_per_step = history[-1]["seconds"] / steps  # second epoch: no first-call overheads
-    return {"users": data.num_users, "items": data.num_items, "interactions": a.interactions, "train_edges": E,
+    return {"scale": a.scale, "users": data.num_users, "items": data.num_items,
+            "interactions": int(a.interactions * a.scale), "train_edges": E,
             "warm_items": len(data.warm_items), "batch_size": tc.batch_size, "dim": mc.dim, "layers": mc.num_layers,
             "steps_timed_per_epoch": steps, "steps_per_epoch": full_steps, "extrapolated": steps < full_steps,
             "sec_first_epoch_steps": round(history[0]["seconds"], 2), "sec_per_step": round(sec_per_step, 3),
@@ -195,8 +196,9 @@ def child_propagation(a) -> dict:
     adj = normalized_adjacency(train, U, I)
     nnz = int(adj.values().numel())
     del train
-    prop = LightGCNPropagation(a.layers)
+    prop = LightGCNPropagation(a.layers[0])
     x = torch.randn(U + I, a.dim, requires_grad=True)
+    layers = a.layers[0]
     base = rss_mb()
     ok = reset_peak_rss()
     t0 = time.perf_counter()
@@ -206,9 +208,9 @@ def child_propagation(a) -> dict:
     sec = time.perf_counter() - t0
     peak = peak_rss_mb()
     n = U + I
-    act = n * a.dim * 4 * (3 * a.layers + 2)
+    act = n * a.dim * 4 * 6  # live (N, d) float tensors: x, h, out, the output, two gradients
     adj_bytes = nnz * 12 + (n + 1) * 8
-    return {"scale": s, "users": U, "items": I, "interactions": E, "adj_nnz": nnz, "dim": a.dim, "layers": a.layers,
+    return {"scale": s, "users": U, "items": I, "interactions": E, "adj_nnz": nnz, "dim": a.dim, "layers": layers,
             "fwd_bwd_s": round(sec, 3), "peak_reset": ok, "base_rss_mb": round(base),
             "fwd_delta_mb": round(fwd_peak - base, 1), "fwd_bwd_delta_mb": round(peak - base, 1),
             "estimate_activations_mb": round(act / 2**20, 1), "adjacency_mb": round(adj_bytes / 2**20, 1),
@@ -274,14 +276,14 @@ def child_encode(a) -> dict:
             mon = threading.Thread(target=sample, daemon=True)
             mon.start()
             try:
-                feats, rep = encode_items_ray(items, cfg, Path(tmp) / "store", num_workers=a.workers, progress=False)
+                feats, rep = encode_items_ray(items, cfg, Path(tmp) / "store", num_workers=a.workers[0], progress=False)
             finally:
                 stop.set()
                 mon.join()
             run_s = rep["engine"]["modalities"]["text"]["seconds"]
         wall = time.perf_counter() - t0
     assert rep["modalities"]["text"]["encoded"] == a.texts
-    out = {"engine": a.engine, "workers": a.workers if a.engine == "ray" else 1,
+    out = {"engine": a.engine, "workers": a.workers[0] if a.engine == "ray" else 1,
            "threads_per_worker": a.encode_threads, "texts": a.texts, "wall_s": round(wall, 2),
            "encode_s": round(run_s, 2), "texts_per_s_wall": round(a.texts / wall, 1),
            "texts_per_s_encode": round(a.texts / run_s, 1), "driver_peak_rss_mb": round(peak_rss_mb())}
@@ -331,7 +333,10 @@ def main(argv=None) -> int:
     p.add_argument("--nproc", type=int, default=1, help="train: processes (2 = DDP; needs the lead's entry point)")
     p.add_argument("--sizes", type=float, nargs="+", default=[0.25, 0.5, 1.0, 2.0], help="propagation: graph sizes x the 10x graph")
     p.add_argument("--dim", type=int, default=64, help="propagation: embedding size")
-    p.add_argument("--layers", type=int, default=3, help="propagation: LightGCN layers")
+    p.add_argument("--layers", type=int, nargs="+", default=[3, 1, 6],
+                   help="propagation: LightGCN layers (the first at every size, the others at size 1)")
+    p.add_argument("--train-scales", type=float, nargs="+", default=[1.0],
+                   help="train: graph sizes x the 10x graph (1 = the 10x graph; each is a full train run)")
     p.add_argument("--texts", type=int, default=2000, help="encode: synthetic texts")
     p.add_argument("--workers", type=int, nargs="+", default=[1, 2], help="encode: Ray worker counts")
     p.add_argument("--encode-threads", type=int, default=1, help="encode: torch threads per worker (and for the local rows)")
@@ -352,18 +357,23 @@ def main(argv=None) -> int:
               "--seed", str(a.seed), "--threads", str(a.threads)]
     out = Path(a.out)
     results = json.loads(out.read_text()) if out.exists() else {}
-    if "train" in a.what:
-        r = _run_child(["--child", "train", *common, "--steps", str(a.steps)])
-        results["train"] = {"single_process": r, "two_process": "not measured: DDP is not implemented yet (--nproc 2)"}
-        print(f"train: {r['sec_per_step']:.2f} s/step x {r['steps_per_epoch']} steps = {r['sec_per_epoch']:.0f} s/epoch"
-              f"{' (extrapolated)' if r['extrapolated'] else ''}; peak RSS {r['peak_rss_mb']} MB", flush=True)
+
+    def save():
+        results["meta"] = {"cpus": os.cpu_count(), "python": sys.version.split()[0], "loadavg_at_end": list(os.getloadavg()),
+                           "shared_machine": True,
+                           "command": "python3 benchmarks/bench_scale.py " + " ".join(argv if argv is not None else sys.argv[1:])}
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(results, indent=1) + "\n")
+
     if "propagation" in a.what:
         rows = []
-        for s in a.sizes:
+        runs = [(s, a.layers[0]) for s in a.sizes] + [(1.0, L) for L in a.layers[1:]]
+        for s, L in runs:
             rows.append(_run_child(["--child", "propagation", *common, "--scale", str(s), "--dim", str(a.dim),
-                                    "--layers", str(a.layers)]))
-            print(f"propagation x{s}: {rows[-1]}", flush=True)
+                                    "--layers", str(L)]))
+            print(f"propagation x{s} L={L}: {rows[-1]}", flush=True)
         results["propagation"] = rows
+        save()
     if "encode" in a.what:
         rows = []
         with tempfile.TemporaryDirectory() as tmp:
@@ -380,11 +390,18 @@ def main(argv=None) -> int:
                 rows[-1]["max_abs_diff_vs_local"] = float((torch.load(got) - torch.load(ref)).abs().max())
                 print(f"encode: {rows[-1]}", flush=True)
         results["encode"] = rows
-    results["meta"] = {"cpus": os.cpu_count(), "python": sys.version.split()[0], "loadavg_at_end": list(os.getloadavg()),
-                       "shared_machine": True,
-                       "command": "python3 benchmarks/bench_scale.py " + " ".join(argv if argv is not None else sys.argv[1:])}
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(results, indent=1) + "\n")
+        save()
+    if "train" in a.what:
+        rows = []
+        for s in a.train_scales:
+            r = _run_child(["--child", "train", *common, "--steps", str(a.steps), "--scale", str(s)])
+            rows.append(r)
+            print(f"train x{s}: {r['sec_per_step']:.2f} s/step x {r['steps_per_epoch']} steps = {r['sec_per_epoch']:.0f} s/epoch"
+                  f"{' (extrapolated)' if r['extrapolated'] else ''}; peak RSS {r['peak_rss_mb']} MB", flush=True)
+            results["train"] = {"single_process": next((x for x in rows if x["scale"] == 1.0), rows[-1]), "by_scale": rows,
+                                "two_process": "not measured: DDP is not implemented yet (--nproc 2 raises NotImplementedError)"}
+            save()
+    save()
     print(f"wrote {out}")
     return 0
 
