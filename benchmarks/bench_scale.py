@@ -7,11 +7,12 @@ Three measurements, each in its own subprocess so that its peak memory is its ow
     --interactions 6000000``; power-law item popularity and user activity; 20% of the items cold,
     warm interactions split 80/10/10) with random content features of the real widths (384 text,
     1280 image). One GraphRec training run through the public API
-    (:func:`graphrec.training.trainer.train_graphrec`, default model and training config, no
+    (:func:`graphrec.recipes.graphrec.train_graphrec`, default model and training config, no
     validation metric, no warm refinement) for 2 epochs capped at ``--steps`` steps; seconds per
     epoch are the second epoch's seconds per step times the steps of a full epoch (extrapolated,
-    and said so), peak RSS is the process's. ``--nproc 2`` is the slot for two-process (DDP)
-    training: it raises NotImplementedError until ``graphrec.training.distributed`` exists.
+    and said so), peak RSS is the process's. ``--nproc 2`` also times two data-parallel processes
+    (:func:`graphrec.stages.ddp.launch_train_graphrec`: torchrun + Gloo, what ``graphrec train --nproc 2``
+    runs; rank 0 runs the real validation, outside the timed steps).
 ``propagation``
     Memory of one full-graph LightGCN propagation (forward + backward, the model's own
     :class:`~graphrec.nn.gnn.LightGCNPropagation` on :func:`~graphrec.graph.normalized_adjacency`)
@@ -50,8 +51,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-#: Where the lead's two-process (DDP) training entry point is expected (issue 15, item 4).
-DDP_ENTRY = ("graphrec.training.distributed", "train_graphrec_ddp")
+#: The data-parallel training launcher (torchrun; what ``graphrec train --nproc N`` runs).
+DDP_ENTRY = ("graphrec.stages.ddp", "launch_train_graphrec")
 FEATURE_DIMS = {"text": 384, "image": 1280}
 
 
@@ -147,6 +148,18 @@ def peak_rss_mb() -> float:
 
 
 # ----------------------------------------------------------------------------- children
+def _train_fn():
+    """The single-process training entry point of this checkout (it moved in the issue-14 refactor)."""
+    try:
+        from graphrec.recipes.graphrec import train_graphrec
+
+        return "recipes", train_graphrec
+    except ImportError:  # before the refactor
+        from graphrec.training.trainer import train_graphrec
+
+        return "trainer", train_graphrec
+
+
 def child_train(a) -> dict:
     import torch
 
@@ -156,29 +169,43 @@ def child_train(a) -> dict:
     gen_s = time.perf_counter() - t0
     from graphrec.nn import ModelConfig
     from graphrec.training import TrainConfig
-    from graphrec.training.trainer import train_graphrec
 
     mc = ModelConfig()
-    tc = TrainConfig(epochs=2, steps_per_epoch=a.steps, warm_refine_epochs=0, tensorboard=False, patience=5)
+    tc = TrainConfig(epochs=2, steps_per_epoch=a.steps, warm_refine_epochs=0, tensorboard=False, patience=5,
+                     num_threads=a.threads)
     key = f"{tc.val_setting}/{tc.val_metric}"
     rss_data = rss_mb()
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
-        _, history = train_graphrec(data, mc, tc, tmp, progress=False, val_fn=lambda m, d: {key: 0.0})
+        if a.nproc > 1:
+            launch = ddp_entry()
+            history = launch(data, mc, tc, Path(tmp) / "model", a.nproc, device="cpu", progress=False)
+            api = "ddp"
+        else:
+            api, train = _train_fn()
+            if api == "recipes":
+                _, history = train(data, mc, tc, Path(tmp) / "model", lambda model, settings: {key: 0.0}, progress=False)
+            else:
+                _, history = train(data, mc, tc, Path(tmp) / "model", progress=False, val_fn=lambda m, d: {key: 0.0})
         total_s = time.perf_counter() - t0
     E = data.train.shape[1]
     full_steps = math.ceil(E / tc.batch_size)
     steps = min(full_steps, a.steps) if a.steps else full_steps
     sec_per_step = history[-1]["seconds"] / steps  # second epoch: no first-call overheads
-    return {"scale": a.scale, "users": data.num_users, "items": data.num_items,
-            "interactions": int(a.interactions * a.scale), "train_edges": E,
-            "warm_items": len(data.warm_items), "batch_size": tc.batch_size, "dim": mc.dim, "layers": mc.num_layers,
-            "steps_timed_per_epoch": steps, "steps_per_epoch": full_steps, "extrapolated": steps < full_steps,
-            "sec_first_epoch_steps": round(history[0]["seconds"], 2), "sec_per_step": round(sec_per_step, 3),
-            "sec_per_epoch": round(sec_per_step * full_steps, 1),
-            "setup_and_overhead_s": round(total_s - sum(h["seconds"] for h in history), 1),
-            "data_gen_s": round(gen_s, 1), "rss_after_data_mb": round(rss_data), "peak_rss_mb": round(peak_rss_mb()),
-            "threads": a.threads, "nproc": 1}
+    out = {"scale": a.scale, "users": data.num_users, "items": data.num_items,
+           "interactions": int(a.interactions * a.scale), "train_edges": E,
+           "warm_items": len(data.warm_items), "batch_size": tc.batch_size, "dim": mc.dim, "layers": mc.num_layers,
+           "steps_timed_per_epoch": steps, "steps_per_epoch": full_steps, "extrapolated": steps < full_steps,
+           "sec_first_epoch_steps": round(history[0]["seconds"], 2), "sec_per_step": round(sec_per_step, 3),
+           "sec_per_epoch": round(sec_per_step * full_steps, 1),
+           "setup_and_overhead_s": round(total_s - sum(h["seconds"] for h in history), 1),
+           "data_gen_s": round(gen_s, 1), "rss_after_data_mb": round(rss_data), "peak_rss_mb": round(peak_rss_mb()),
+           "threads": a.threads, "nproc": a.nproc, "api": api}
+    if a.nproc > 1:  # the largest single rank (torchrun waits for its workers, so they count as our children)
+        out["peak_rss_rank_max_mb"] = round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024)
+        out["note"] = ("validation (the real one, on rank 0) is outside the timed steps; peak_rss_mb is the "
+                       "launching process (the data), peak_rss_rank_max_mb the largest process it waited for")
+    return out
 
 
 def child_propagation(a) -> dict:
@@ -317,8 +344,7 @@ def ddp_entry():
     except (ImportError, AttributeError) as exc:
         raise NotImplementedError(
             f"two-process (DDP) training is not available yet: {mod}.{fn} is not importable ({exc}). "
-            "It is the lead's part of issue 15 (torchrun / DDP); once it exists, --nproc N times it on the same "
-            "synthetic graph. Single-process numbers: --nproc 1.") from exc
+            "This checkout has no data-parallel training; single-process numbers: --nproc 1.") from exc
 
 
 def main(argv=None) -> int:
@@ -328,9 +354,11 @@ def main(argv=None) -> int:
     p.add_argument("--items", type=int, default=35_000)
     p.add_argument("--interactions", type=int, default=6_000_000)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--threads", type=int, default=2, help="torch threads for train / propagation")
+    p.add_argument("--threads", type=int, default=1,
+                   help="torch threads for train / propagation (per process; 1: on a shared CPU 2 threads are far slower)")
     p.add_argument("--steps", type=int, default=5, help="train: steps timed per epoch (0 = full epochs)")
-    p.add_argument("--nproc", type=int, default=1, help="train: processes (2 = DDP; needs the lead's entry point)")
+    p.add_argument("--nproc", type=int, default=1,
+                   help="train: also time N data-parallel processes (torchrun, Gloo; graphrec.stages.ddp), each with --threads threads")
     p.add_argument("--sizes", type=float, nargs="+", default=[0.25, 0.5, 1.0, 2.0], help="propagation: graph sizes x the 10x graph")
     p.add_argument("--dim", type=int, default=64, help="propagation: embedding size")
     p.add_argument("--layers", type=int, nargs="+", default=[3, 1, 6],
@@ -351,8 +379,7 @@ def main(argv=None) -> int:
         print(json.dumps(fn(a)))
         return 0
     if "train" in a.what and a.nproc > 1:
-        ddp_entry()  # raises NotImplementedError until the DDP entry point exists
-        raise NotImplementedError("--nproc > 1: wire the DDP entry point here (launch with torchrun --nproc-per-node)")
+        ddp_entry()  # NotImplementedError where this checkout has no data-parallel training
     common = ["--users", str(a.users), "--items", str(a.items), "--interactions", str(a.interactions),
               "--seed", str(a.seed), "--threads", str(a.threads)]
     out = Path(a.out)
@@ -394,13 +421,15 @@ def main(argv=None) -> int:
     if "train" in a.what:
         rows = []
         for s in a.train_scales:
-            r = _run_child(["--child", "train", *common, "--steps", str(a.steps), "--scale", str(s)])
-            rows.append(r)
-            print(f"train x{s}: {r['sec_per_step']:.2f} s/step x {r['steps_per_epoch']} steps = {r['sec_per_epoch']:.0f} s/epoch"
-                  f"{' (extrapolated)' if r['extrapolated'] else ''}; peak RSS {r['peak_rss_mb']} MB", flush=True)
-            results["train"] = {"single_process": next((x for x in rows if x["scale"] == 1.0), rows[-1]), "by_scale": rows,
-                                "two_process": "not measured: DDP is not implemented yet (--nproc 2 raises NotImplementedError)"}
-            save()
+            for n in sorted({1, a.nproc}):
+                r = _run_child(["--child", "train", *common, "--steps", str(a.steps), "--scale", str(s), "--nproc", str(n)])
+                rows.append(r)
+                print(f"train x{s} nproc {n}: {r['sec_per_step']:.2f} s/step x {r['steps_per_epoch']} steps = "
+                      f"{r['sec_per_epoch']:.0f} s/epoch{' (extrapolated)' if r['extrapolated'] else ''}; "
+                      f"peak RSS {r.get('peak_rss_rank_max_mb', r['peak_rss_mb'])} MB", flush=True)
+                train = results.setdefault("train", {})
+                train["by_scale" if n == 1 else f"by_scale_{n}proc"] = [x for x in rows if x["nproc"] == n]
+                save()
     save()
     print(f"wrote {out}")
     return 0
