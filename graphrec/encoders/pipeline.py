@@ -189,7 +189,7 @@ def encode_items(items: pd.DataFrame, cfg: EncodersConfig | None = None, cache_d
     if cfg.engine == "ray":
         from graphrec.encoders.ray_engine import encode_items_ray
 
-        return encode_items_ray(items, cfg, cache_dir, cfg.ray_workers, cfg.ray_address, progress)
+        return encode_items_ray(items, cfg, cache_dir, cfg.ray_workers, cfg.ray_address, progress, device=device)
     return encode_items_local(items, cfg, cache_dir, progress, device=device)
 
 

@@ -55,6 +55,8 @@ class RayBatchEncoder:
         fingerprint: the driver's fingerprint; a different one in the actor is an error.
         num_threads: torch intra-op threads in the actor.
         dtypes: the driver table's column dtypes, restored after the trip through Arrow.
+        device: where the actor's encoder runs (``"cuda"`` = the GPU Ray assigned to the actor;
+            None = CPU).
 
     Shapes:
         __call__: pandas batch of B rows (plus the row column) -> ``{row: (B,), x: (B, D),
@@ -62,12 +64,13 @@ class RayBatchEncoder:
     """
 
     def __init__(self, modality: str, cfg: dict[str, Any], registry_name: str, factory: Callable[..., Encoder] | None,
-                 fingerprint: str, num_threads: int = 1, dtypes: dict[str, Any] | None = None) -> None:
+                 fingerprint: str, num_threads: int = 1, dtypes: dict[str, Any] | None = None,
+                 device: str | None = None) -> None:
         self.dtypes = dict(dtypes or {})
         if factory is not None and _REGISTRY.get(registry_name) is not factory:
             register_encoder(registry_name, factory, overwrite=True)
         torch.set_num_threads(max(1, num_threads))
-        self.encoder = encoder_from_config(modality, EncodersConfig.from_dict(cfg))
+        self.encoder = encoder_from_config(modality, EncodersConfig.from_dict(cfg), device=device)
         fp = self.encoder.fingerprint()
         if fp != fingerprint:
             raise RuntimeError(f"Ray worker on pid {os.getpid()}: encoder {registry_name} has fingerprint {fp}, the driver "
@@ -163,8 +166,13 @@ def _records(rows: pd.DataFrame) -> list[dict[str, Any]]:
 
 
 def ray_compute(session: RaySession, modality: str, cfg: EncodersConfig, encoder: Encoder, registry_name: str,
-                rows_per_block: int | None = None, stats: dict | None = None) -> Callable[[pd.DataFrame, bool], EncodeResult]:
-    """The function :func:`~graphrec.encoders.pipeline.encode_modality` calls to encode missing rows on Ray."""
+                rows_per_block: int | None = None, stats: dict | None = None,
+                device: str | None = None) -> Callable[[pd.DataFrame, bool], EncodeResult]:
+    """The function :func:`~graphrec.encoders.pipeline.encode_modality` calls to encode missing rows on Ray.
+
+    ``device`` ``cuda...`` gives every actor one GPU (Ray sets its visible device; the actor uses
+    ``cuda``); anything else encodes on the actors' CPUs."""
+    gpu = device is not None and str(device).startswith("cuda")
 
     def compute(rows: pd.DataFrame, progress: bool) -> EncodeResult:
         ray = session.ray()
@@ -186,8 +194,10 @@ def ray_compute(session: RaySession, modality: str, cfg: EncodersConfig, encoder
             fn_constructor_kwargs={"modality": modality, "cfg": cfg.to_dict(), "registry_name": registry_name,
                                    "factory": _REGISTRY.get(registry_name), "fingerprint": encoder.fingerprint(),
                                    "num_threads": cfg.num_threads or 1,
-                                   "dtypes": {c: rows[c].dtype for c in rows.columns}},
-            compute=ray.data.ActorPoolStrategy(size=min(session.num_workers, num_blocks)), num_cpus=1)
+                                   "dtypes": {c: rows[c].dtype for c in rows.columns},
+                                   "device": "cuda" if gpu else None},
+            compute=ray.data.ActorPoolStrategy(size=min(session.num_workers, num_blocks)), num_cpus=1,
+            **({"num_gpus": 1} if gpu else {}))
         x: torch.Tensor | None = None
         mask = torch.zeros(n, dtype=torch.bool)
         status = [""] * n
@@ -218,7 +228,8 @@ def ray_compute(session: RaySession, modality: str, cfg: EncodersConfig, encoder
 def encode_items_ray(items: pd.DataFrame, cfg: EncodersConfig | None = None, cache_dir: str | Path = "features",
                      num_workers: int = 2, address: str | None = None, progress: bool = True,
                      runtime_env: dict | None = None, rows_per_block: int | None = None,
-                     ray_init_kwargs: dict | None = None) -> tuple[dict[str, ItemFeatures], dict[str, Any]]:
+                     ray_init_kwargs: dict | None = None,
+                     device: str | torch.device | None = None) -> tuple[dict[str, ItemFeatures], dict[str, Any]]:
     """:func:`graphrec.encoders.encode_items` with the missing rows encoded on Ray Data.
 
     Args:
@@ -232,6 +243,8 @@ def encode_items_ray(items: pd.DataFrame, cfg: EncodersConfig | None = None, cac
         rows_per_block: rows per Ray block and ``map_batches`` call (default: 4 x the encoder
             batch size, smaller when there are few rows, so every actor gets work).
         ray_init_kwargs: extra ``ray.init`` arguments when a local instance is started.
+        device: ``cuda...`` = one GPU per actor; None / ``cpu`` = CPU actors. The driver's own
+            encoder (fingerprints, input keys) never loads a model.
 
     Returns:
         Exactly what :func:`encode_items` returns, with ``report["engine"]`` describing the Ray run.
@@ -242,7 +255,8 @@ def encode_items_ray(items: pd.DataFrame, cfg: EncodersConfig | None = None, cac
     try:
         features, report = encode_items_local(
             items, cfg, cache_dir, progress,
-            compute_for=lambda m, enc, name: ray_compute(session, m, cfg, enc, name, rows_per_block, stats))
+            compute_for=lambda m, enc, name: ray_compute(session, m, cfg, enc, name, rows_per_block, stats,
+                                                         None if device is None else str(device)))
         report["engine"] = {"name": "ray", "workers": num_workers, "address": session.address or "local",
                             "started_ray": session.connected, "init_seconds": round(session.seconds_init, 3),
                             "modalities": stats}
