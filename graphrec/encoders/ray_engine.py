@@ -208,7 +208,7 @@ def ray_compute(session: RaySession, modality: str, cfg: EncodersConfig, encoder
             if x is None:
                 x = torch.zeros(n, b["x"].shape[1])
             idx = torch.from_numpy(np.array(r, dtype=np.int64))
-            x[idx] = torch.from_numpy(np.ascontiguousarray(b["x"], dtype=np.float32))
+            x[idx] = torch.from_numpy(np.array(b["x"], dtype=np.float32))  # a writable copy
             mask[idx] = torch.from_numpy(np.array(b["mask"], dtype=bool))
             for j, k in enumerate(r.tolist()):
                 status[k] = str(b["status"][j])
