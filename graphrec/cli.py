@@ -82,6 +82,11 @@ def build_parser() -> argparse.ArgumentParser:
             sp.add_argument("--nproc", type=int, default=1, metavar="N",
                             help="train GraphRec on N local processes (data-parallel, launched with torchrun; Gloo on "
                                  "CPU, one GPU per process with NCCL; default 1). See README 'Devices and processes'")
+        if name in ("encode", "run"):
+            sp.add_argument("--engine", choices=["local", "ray"], default=None,
+                            help="where missing features are encoded: local (this process) or ray (Ray Data actors; "
+                                 "the scale extra; cluster: --set encoders.ray_address=auto|ray://host:10001); "
+                                 "overrides encoders.engine")
     r = sub.add_parser("recommend", help="print the top-K items for users of a trained run",
                        description="print the top-K items (titles and scores) for users of a trained run, "
                                    "excluding what they already interacted with")
@@ -104,6 +109,11 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument("--model", choices=["auto", "single", "ensemble"], default="auto",
                         help="auto (default): the seed ensemble recorded by `graphrec train` when present and "
                              "current, else model/; single: model/ only; ensemble: require the ensemble")
+    r.add_argument("--backend", choices=["auto", "exact", "faiss"], default="auto",
+                   help="item search: auto (default) searches exactly below --ann-min-items items and with a faiss "
+                        "HNSW index from there on; exact; faiss (exact IndexFlatIP)")
+    r.add_argument("--ann-min-items", type=int, default=None, metavar="N",
+                   help="catalogue size from which --backend auto uses HNSW (default: 200000)")
     sub.add_parser("ablation", help="objective ablation: each self-supervised term off/on x seeds (graphrec ablation --help)",
                    add_help=False)
     sub.add_parser("init", help="propose a commented config from an interactions file and an items file "
@@ -147,6 +157,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"graphrec ablation: error: {_os_error(exc)}", file=sys.stderr)
             return 2
     args = build_parser().parse_args(argv)
+    if getattr(args, "engine", None):
+        args.overrides.append(f"encoders.engine={args.engine}")
     try:
         cfg = load_config(args.config, args.overrides)
         if args.command in WRITING:
@@ -220,7 +232,10 @@ def _benchmark(args: argparse.Namespace, cfg: Config) -> int:
 def _serve(args: argparse.Namespace, cfg: Config) -> int:
     from graphrec.serve import Recommender
 
-    rec = Recommender.load(cfg.run_dir, model=args.model, log=lambda m: print(m, file=sys.stderr))
+    from graphrec.serve.index import ANN_MIN_ITEMS
+
+    index_kw = {"backend": getattr(args, "backend", "auto"), "ann_min_items": getattr(args, "ann_min_items", None) or ANN_MIN_ITEMS}
+    rec = Recommender.load(cfg.run_dir, model=args.model, log=lambda m: print(m, file=sys.stderr), **index_kw)
     if args.command == "add-items":
         added = rec.add_items(args.csv)
         for note in rec.last_notes:

@@ -8,6 +8,7 @@ from graphrec.config_base import ConfigError, StrictConfig, opt
 from graphrec.encoders.template import DEFAULT_TEMPLATE, parse_template
 
 MODALITIES = ("text", "image")
+ENGINES = ("local", "ray")
 
 
 @dataclass
@@ -68,6 +69,9 @@ class EncodersConfig(StrictConfig):
     batch_size: int | None = opt(None, help="if set, overrides text.batch_size and image.batch_size")
     num_threads: int = opt(0, help="torch intra-op threads while encoding (0 = leave torch's setting); on a CPU shared with other jobs 1 can be several times faster than 2")
     num_workers: int = opt(2, help="threads decoding and preprocessing images ahead of the model")
+    engine: str = opt("local", help="where missing rows are encoded: local (this process) or ray (Ray Data map_batches over an actor pool, one encoder loaded per actor; needs the `scale` extra). Both fill the same fingerprinted feature store")
+    ray_address: str | None = opt(None, help="engine=ray: Ray cluster to use, e.g. auto (a cluster started with `ray start`) or ray://host:10001 (Ray Client); null = the RAY_ADDRESS environment variable if set, else a local Ray instance with ray_workers CPUs, shut down afterwards")
+    ray_workers: int = opt(2, help="engine=ray: encoder actors (each loads the model once and uses one CPU)")
 
     def validate(self) -> None:
         bad = [m for m in self.enabled if m not in MODALITIES]
@@ -81,6 +85,10 @@ class EncodersConfig(StrictConfig):
             raise ConfigError(f"num_threads: must be >= 0, got {self.num_threads}")
         if self.num_workers < 0:
             raise ConfigError(f"num_workers: must be >= 0, got {self.num_workers}")
+        if self.engine not in ENGINES:
+            raise ConfigError(f"engine: must be one of {list(ENGINES)}, got {self.engine!r}")
+        if self.ray_workers < 1:
+            raise ConfigError(f"ray_workers: must be >= 1, got {self.ray_workers}")
 
     def batch_size_for(self, modality: str) -> int:
         if self.batch_size is not None:

@@ -7,14 +7,14 @@ import logging
 import time
 from collections import Counter
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import pandas as pd
 import torch
 
 from graphrec.config_base import ConfigError
 from graphrec.data.features import ItemFeatures
-from graphrec.encoders.base import _REGISTRY, Encoder, build_encoder
+from graphrec.encoders.base import _REGISTRY, EncodeResult, Encoder, build_encoder
 from graphrec.encoders.config import EncodersConfig
 from graphrec.encoders.store import FeatureStore, StoredFeatures, now_iso
 
@@ -76,8 +76,13 @@ def check_items(items: pd.DataFrame) -> list[str]:
 
 
 def encode_modality(items: pd.DataFrame, ids: list[str], modality: str, encoder: Encoder, registry_name: str,
-                    store: FeatureStore, progress: bool = True) -> tuple[ItemFeatures, dict[str, Any]]:
-    """Load what the store has for ``encoder``'s fingerprint, encode only the rest, save, align to ``ids``."""
+                    store: FeatureStore, progress: bool = True,
+                    compute: Callable[[pd.DataFrame, bool], EncodeResult] | None = None) -> tuple[ItemFeatures, dict[str, Any]]:
+    """Load what the store has for ``encoder``'s fingerprint, encode only the rest, save, align to ``ids``.
+
+    ``compute(rows, progress)`` encodes the rows the store lacks (default: ``encoder.encode`` in this
+    process; the Ray engine passes a distributed one). It is not called when nothing is missing.
+    """
     t0 = time.perf_counter()
     fp = encoder.fingerprint()
     keys = encoder.input_keys(items)
@@ -93,7 +98,7 @@ def encode_modality(items: pd.DataFrame, ids: list[str], modality: str, encoder:
     new_x = new_mask = None
     new_status: list[str] = []
     if todo:
-        res = encoder.encode(items.iloc[todo].reset_index(drop=True), progress=progress)
+        res = (compute or encoder.encode)(items.iloc[todo].reset_index(drop=True), progress)
         if res.x.shape[0] != len(todo) or res.mask.shape != (len(todo),) or len(res.status) != len(todo):
             raise RuntimeError(f"encoder {registry_name} returned {tuple(res.x.shape)} for {len(todo)} items")
         new_x, new_mask, new_status = res.x.float(), res.mask.bool(), list(res.status)
@@ -166,6 +171,9 @@ def encode_items(items: pd.DataFrame, cfg: EncodersConfig | None = None, cache_d
                  progress: bool = True, device: str | torch.device | None = None) -> tuple[dict[str, ItemFeatures], dict[str, Any]]:
     """Encode every enabled modality of ``items``, reusing the feature store in ``cache_dir``.
 
+    ``cfg.engine`` picks where the rows the store lacks are encoded: ``local`` (this process) or
+    ``ray`` (:func:`graphrec.encoders.ray_engine.encode_items_ray`); both write the same store.
+
     Args:
         items: item table (``item_id`` plus ``title, text, image_path, genres, ...``).
         cfg: encoder config (defaults: MiniLM text, EfficientNet-Lite0 images).
@@ -179,6 +187,18 @@ def encode_items(items: pd.DataFrame, cfg: EncodersConfig | None = None, cache_d
         converted inputs, cache hits and seconds.
     """
     cfg = cfg or EncodersConfig()
+    if cfg.engine == "ray":
+        from graphrec.encoders.ray_engine import encode_items_ray
+
+        return encode_items_ray(items, cfg, cache_dir, cfg.ray_workers, cfg.ray_address, progress, device=device)
+    return encode_items_local(items, cfg, cache_dir, progress, device=device)
+
+
+def encode_items_local(items: pd.DataFrame, cfg: EncodersConfig, cache_dir: str | Path, progress: bool = True,
+                       compute_for: Callable[[str, Encoder, str], Callable[[pd.DataFrame, bool], EncodeResult]] | None = None,
+                       device: str | torch.device | None = None) -> tuple[dict[str, ItemFeatures], dict[str, Any]]:
+    """:func:`encode_items` in this process; ``compute_for(modality, encoder, registry_name)`` may
+    supply the function that encodes the missing rows (see :func:`encode_modality`)."""
     t0 = time.perf_counter()
     ids = check_items(items)
     store = FeatureStore(cache_dir)
@@ -191,7 +211,9 @@ def encode_items(items: pd.DataFrame, cfg: EncodersConfig | None = None, cache_d
     try:
         for modality in cfg.enabled:
             enc = encoder_from_config(modality, cfg, hash_cache, device)
-            feats, rep = encode_modality(items, ids, modality, enc, encoder_name(modality, cfg), store, progress)
+            name = encoder_name(modality, cfg)
+            compute = compute_for(modality, enc, name) if compute_for is not None else None
+            feats, rep = encode_modality(items, ids, modality, enc, name, store, progress, compute)
             features[modality] = feats
             report["modalities"][modality] = rep
             log.info("%s: %d/%d items with features (%s), cache %s, %.1fs", modality, rep["with_features"],

@@ -15,7 +15,7 @@ import pandas as pd
 import torch
 
 from graphrec.data.report import DataError
-from graphrec.serve.index import ItemIndex
+from graphrec.serve.index import ANN_MIN_ITEMS, ItemIndex
 
 NEW_ITEM_COLUMNS = ("item_id",)
 
@@ -32,18 +32,21 @@ class Recommender:
         encoders_cfg: the run's :class:`~graphrec.encoders.config.EncodersConfig`, to embed new items.
         features_dir: feature store directory (new items are encoded into it).
         serve_dir: where added items are persisted (``None``: not persisted).
-        backend: ``"exact"`` (default) or ``"faiss"``.
+        backend: ``"auto"`` (default: exact search below ``ann_min_items`` items, a faiss HNSW
+            index from there on; see :mod:`graphrec.serve.index`), ``"exact"`` or ``"faiss"``.
         data_cfg: the run's :class:`~graphrec.data.config.DataConfig`: new items are prepared as the
             catalogue was (``None``: new-item tables must already be in the prepared schema).
         seen: every known interaction (``user_id, item_id``; prepared ``history.csv``, ratings below
             the threshold included), excluded from recommendations; default ``history``.
         device: where the model computes (embeddings, new items' content tower and encoders);
             None = leave the model where it is. The serving index and user vectors live on the CPU.
+        ann_min_items: catalogue size from which ``auto`` uses HNSW (default
+            :data:`~graphrec.serve.index.ANN_MIN_ITEMS`, 200,000).
     """
 
     def __init__(self, model, items: pd.DataFrame, history: pd.DataFrame, encoders_cfg=None,
-                 features_dir: Path | None = None, serve_dir: Path | None = None, backend: str = "exact",
-                 device=None, data_cfg=None, seen: pd.DataFrame | None = None) -> None:
+                 features_dir: Path | None = None, serve_dir: Path | None = None, backend: str = "auto",
+                 device=None, ann_min_items: int = ANN_MIN_ITEMS, data_cfg=None, seen: pd.DataFrame | None = None) -> None:
         from graphrec.devices import move_scorer, scorer_device
 
         self.model = move_scorer(model, device)
@@ -55,7 +58,7 @@ class Recommender:
         users, item_emb = users.cpu(), item_emb.cpu()
         self.user_emb = users
         self.user_pos = {u: i for i, u in enumerate(model.user_ids)}
-        self.index = ItemIndex(list(model.item_ids), item_emb, backend=backend)
+        self.index = ItemIndex(list(model.item_ids), item_emb, backend=backend, ann_min_items=ann_min_items)
         self.items = items.astype({"item_id": str}).drop_duplicates("item_id").set_index("item_id", drop=False)
         self._history = self._positions(history)
         self._seen = self._history if seen is None else self._positions(pd.concat([history[["user_id", "item_id"]],
@@ -70,8 +73,8 @@ class Recommender:
 
     # ------------------------------------------------------------------ loading
     @classmethod
-    def load(cls, run_dir: str | Path, backend: str = "exact", model: str = "auto", log=None,
-             device=None) -> "Recommender":
+    def load(cls, run_dir: str | Path, backend: str = "auto", model: str = "auto", log=None,
+             device=None, ann_min_items: int = ANN_MIN_ITEMS) -> "Recommender":
         """Load a run directory written by ``graphrec run`` / ``graphrec train``.
 
         ``model``: ``"single"`` serves ``model/checkpoint.pt``; ``"ensemble"`` the seed ensemble
@@ -112,7 +115,7 @@ class Recommender:
 
         dev = cfg.resolved_device() if device is None else resolve_device(device)
         rec = cls(net, items, interactions, cfg.encoders, paths.features, paths.serve, backend, device=dev,
-                  data_cfg=cfg.data, seen=load_history(paths.prepared))
+                  ann_min_items=ann_min_items, data_cfg=cfg.data, seen=load_history(paths.prepared))
         rec._load_added()
         return rec
 
