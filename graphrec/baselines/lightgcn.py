@@ -18,19 +18,18 @@ from typing import Any
 
 import torch
 
-from graphrec.baselines.common import (BatchLoss, BPRSampler, EmbeddingScorer, Validator, fit_scorer, generator,
+from graphrec.baselines.common import (TRAINING_DEFAULTS, BatchLoss, BPRSampler, EmbeddingScorer, Validator, fit_scorer, generator,
                                        resolve_params, train_item_mask)
 from graphrec.data.dataset import RecData
 
 DEFAULTS: dict[str, Any] = {
+    **{k: v for k, v in TRAINING_DEFAULTS.items() if k != "weight_decay"},
     "dim": 64,
     "layers": 2,
     "lr": 1e-2,
     "reg": 1e-4,  # lambda_reg of PyG's BPR loss
     "batch_size": 32768,
-    "epochs": 200,
     "eval_every": 2,
-    "patience": 5,
 }
 
 
