@@ -118,3 +118,19 @@ def test_trained_and_calibrated_checkpoint_keeps_its_weights(data, tmp_path):
     assert again.checkpoint_info["calibrated"] and (tmp_path / "calibration.json").exists()
     users = torch.arange(data.num_users)
     torch.testing.assert_close(again.score(users), model.score(users))
+
+
+def test_mechanism_variants_follow_the_validation_grid(data, models):
+    from graphrec.evaluation.mechanisms import mechanism_variants
+
+    rec = {"cos_spread": 2.0, "profile_spread": 4.0,
+           "grid": [{"profile": 0.0, "prior": 0.0, "value": 0.1}, {"profile": 1.0, "prior": 0.0, "value": 0.3},
+                    {"profile": 0.0, "prior": 0.5, "value": 0.2}, {"profile": 1.0, "prior": 0.5, "value": 0.4}]}
+    v = mechanism_variants(models[0], rec)
+    assert v["graphrec-gnn"].weights == (0.0, 0.0, 0.0)
+    assert v["graphrec-no_walk"].weights == (0.0, 0.5 * 2.0, 0.0)
+    assert v["graphrec-no_prior"].weights == (1.0 * 2.0 / 4.0, 0.0, 0.0)
+    users = torch.arange(5)
+    before = models[0].score(users)
+    s = v["graphrec-no_prior"].score(users)
+    assert not torch.allclose(s, before) and torch.equal(models[0].score(users), before)  # weights restored

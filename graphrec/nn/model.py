@@ -56,6 +56,8 @@ class GraphRec(nn.Module):
         knn_temperature: softmax temperature of the kNN message weights.
         knn_modalities: modalities used for kNN similarity (default: all of ``modality_dims``).
         prior_ridge: ridge strength of the content -> popularity regression (:class:`ContentScores`).
+        reduce_dim: modalities wider than this enter their projector through a fixed PCA to
+            ``reduce_dim`` components fitted on warm items (0 = off): a cheaper first layer.
 
     Shapes:
         score: users (B,) -> (B, num_items)
@@ -80,6 +82,7 @@ class GraphRec(nn.Module):
         knn_temperature: float = 0.05,
         knn_modalities: list[str] | None = None,
         prior_ridge: float = 1.0,
+        reduce_dim: int = 0,
     ) -> None:
         super().__init__()
         self.num_users, self.num_items, self.dim = num_users, num_items, dim
@@ -87,7 +90,9 @@ class GraphRec(nn.Module):
         self.modality_dims = dict(modality_dims)
         self.knn_modalities = list(knn_modalities or self.modalities)
         self.id_dropout, self.knn_k, self.knn_temperature = id_dropout, knn_k, knn_temperature
-        self.projectors = nn.ModuleDict({m: ModalityProjector(d, dim, proj_hidden, dropout) for m, d in modality_dims.items()})
+        self.reduce = {m: reduce_dim for m, d in modality_dims.items() if 0 < reduce_dim < d}  # modality -> PCA size
+        self.projectors = nn.ModuleDict({m: ModalityProjector(self.reduce.get(m, d), dim, proj_hidden, dropout)
+                                         for m, d in modality_dims.items()})
         self.fusion = GatedFusion(dim) if fusion == "gated" else MaskedMeanFusion()
         self.user_emb = nn.Embedding(num_users, dim)
         self.item_id_emb = nn.Embedding(num_items, dim) if use_id_embedding else None
@@ -105,7 +110,7 @@ class GraphRec(nn.Module):
         for name in self._GRAPH_BUFFERS:
             self.register_buffer(name, None, persistent=False)
         for m in dict.fromkeys(self.modalities + self.knn_modalities):
-            for kind in ("x", "mask", "knn_mean"):
+            for kind in ("x", "mask", "knn_mean", "pca", "pca_mean", "xr"):
                 self.register_buffer(f"{kind}__{m}", None, persistent=False)
         #: eval-mode (user, item, collab) embeddings; cleared by train(), set_graph(), residual updates
         self._eval_cache: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None
@@ -159,6 +164,16 @@ class GraphRec(nn.Module):
         self.adj = normalized_adjacency(self.train_edges, self.num_users, self.num_items)
         # train-fitted centring statistics for the kNN similarity (warm items only)
         feats = self.features
+        for m, k in self.reduce.items():  # fixed PCA of wide modalities, fitted on warm items only
+            x, mask = feats[m]
+            sel = x[mask & self.warm]
+            mean = sel.mean(0) if sel.shape[0] else torch.zeros(x.shape[1], device=x.device)
+            _, _, vh = torch.linalg.svd((sel - mean).double(), full_matrices=False)  # (r, D), r = min(n, D)
+            comp = torch.zeros(x.shape[1], k, dtype=torch.float64, device=x.device)
+            comp[:, : min(k, vh.shape[0])] = vh[:k].T
+            setattr(self, f"pca__{m}", comp.float())
+            setattr(self, f"pca_mean__{m}", mean)
+            setattr(self, f"xr__{m}", (x - mean) @ comp.float())  # the attached catalogue, reduced once
         for m in self.knn_modalities:
             x, mask = feats[m]
             sel = mask & self.warm
@@ -202,13 +217,21 @@ class GraphRec(nn.Module):
             raise RuntimeError("GraphRec: call set_graph(train_edges, features) first")
 
     # ------------------------------------------------------------------ item tower
+    def _projector_input(self, m: str, x: torch.Tensor) -> torch.Tensor:
+        """Features of modality ``m`` as its projector reads them (PCA-reduced when ``m`` is wide)."""
+        if m not in self.reduce:
+            return x
+        if x is getattr(self, f"x__{m}"):  # the attached features: reduced once by set_graph
+            return getattr(self, f"xr__{m}")
+        return (x - getattr(self, f"pca_mean__{m}")) @ getattr(self, f"pca__{m}")  # (N, D) -> (N, k)
+
     def content_views(self, features: Features) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
         """Fused content embedding plus the per-modality views.
 
         Returns:
             ``(content (N, d), mask (N, M), views {m: (N, d)})``.
         """
-        views = {m: self.projectors[m](features[m][0].float()) for m in self.modalities}
+        views = {m: self.projectors[m](self._projector_input(m, features[m][0].float())) for m in self.modalities}
         stacked = torch.stack([views[m] for m in self.modalities], 1)  # (N, M, d)
         mask = torch.stack([features[m][1].bool() for m in self.modalities], 1)  # (N, M)
         return self.fusion(stacked, mask), mask, views
