@@ -151,7 +151,10 @@ def train(data: RecData, model_cfg, train_cfg, out_dir, val_fn=None, refine: boo
 
         from graphrec.recipes.calibrate import calibrate_checkpoint
 
+        from graphrec.recipes.backbone import backbone_checkpoint
+
         changed = refine_checkpoint(out_dir, data, real)
+        changed = backbone_checkpoint(out_dir, data, real) or changed
         if calibrate_checkpoint(out_dir, data, real) or changed:
             model = load_checkpoint(Path(out_dir) / "checkpoint.pt")
     return model, history

@@ -85,28 +85,35 @@ def test_ensemble_serving_with_calibrated_members(data, models):
 
 
 def test_calibration_takes_the_best_validation_point(data, models):
-    m = models[0]
-    cfg = TrainConfig(calibrate_profile=[0.0, 1.0, 2.0], calibrate_prior=[0.0, 0.5], calibrate_offset=[-1.0, 0.0, 1.0])
-
-    def scripted(model, settings):  # prefers profile weight 1, prior 0.5, offset -1 (by their actual values)
-        cs = model.content_scores
-        if settings == ("cold",):
-            return {"cold/ndcg@20": -abs(float(cs.profile_weight) - p_target) - abs(float(cs.prior_weight) - b_target)}
-        return {"hybrid/ndcg@20": -abs(float(cs.cold_offset) - d_target)}
-
     from graphrec.recipes.calibrate import score_spreads
 
-    s, s_p = score_spreads(m, seed=0)
-    p_target, b_target, d_target = 1.0 * s / s_p, 0.5 * s, -1.0 * s
+    m = models[0]
+    assert m.backbone.ready  # trained by the stage-like helper
+    cfg = TrainConfig(calibrate_profile=[0.0, 1.0, 2.0], calibrate_prior=[0.0, 0.5], calibrate_offset=[-1.0, 0.0, 1.0],
+                      calibrate_transfer=[0.0, 1.0], calibrate_warm_gnn=[0.0, 0.5, 1.0])
+    s, s_p, s_t = score_spreads(m, seed=cfg.seed)
+    target = {"profile": 1.0 * s / s_p, "prior": 0.5 * s, "offset": -1.0 * s, "transfer": 1.0 * s / s_t, "warm": 0.5 * s_t / s}
+
+    def scripted(model, settings):  # prefers the target's actual weights, one setting at a time
+        cs, bb = model.content_scores, model.backbone
+        if settings == ("warm",):
+            return {"warm/ndcg@20": -abs(float(bb.warm_gnn_weight) - target["warm"])}
+        if settings == ("cold",):
+            return {"cold/ndcg@20": -abs(float(cs.profile_weight) - target["profile"])
+                    - abs(float(cs.prior_weight) - target["prior"]) - abs(float(bb.transfer_weight) - target["transfer"])}
+        return {"hybrid/ndcg@20": -abs(float(cs.cold_offset) - target["offset"])}
+
     rec = calibrate(m, cfg, scripted)
-    assert rec["chosen"] == {"profile": 1.0, "prior": 0.5, "offset": -1.0}
-    assert len(rec["grid"]) == 6 and len(rec["offsets"]) == 3
+    assert rec["chosen"] == {"gnn_warm": 0.5, "transfer": 1.0, "profile": 1.0, "prior": 0.5, "offset": -1.0}
+    assert len(rec["grid"]) == 12 and len(rec["offsets"]) == 3 and len(rec["warm"]) == 3
     m.content_scores.set_weights(0.0, 0.0, 0.0)
+    m.backbone.transfer_weight.fill_(0.0)
+    m.backbone.warm_gnn_weight.fill_(1.0)
 
 
 def test_calibration_without_cold_validation_leaves_the_gnn_score(data, models):
     rec = calibrate(models[0], TrainConfig(), lambda model, settings: {})
-    assert "no cold-validation positives" in rec["note"] and not models[0].content_scores.active
+    assert any("no cold-validation positives" in n for n in rec["notes"]) and not models[0].content_scores.active
 
 
 def test_trained_and_calibrated_checkpoint_keeps_its_weights(data, tmp_path):
@@ -123,11 +130,11 @@ def test_trained_and_calibrated_checkpoint_keeps_its_weights(data, tmp_path):
 def test_mechanism_variants_follow_the_validation_grid(data, models):
     from graphrec.evaluation.mechanisms import mechanism_variants
 
-    rec = {"cos_spread": 2.0, "profile_spread": 4.0,
+    rec = {"cos_spread": 2.0, "profile_spread": 4.0, "backbone_spread": 1.0,
            "grid": [{"profile": 0.0, "prior": 0.0, "value": 0.1}, {"profile": 1.0, "prior": 0.0, "value": 0.3},
                     {"profile": 0.0, "prior": 0.5, "value": 0.2}, {"profile": 1.0, "prior": 0.5, "value": 0.4}]}
     v = mechanism_variants(models[0], rec)
-    assert v["graphrec-gnn"].weights == (0.0, 0.0, 0.0)
+    assert v["graphrec-gnn"].weights == (0.0, 0.0, 0.0) and "graphrec-no_transfer" not in v  # no transfer in that grid
     assert v["graphrec-no_walk"].weights == (0.0, 0.5 * 2.0, 0.0)
     assert v["graphrec-no_prior"].weights == (1.0 * 2.0 / 4.0, 0.0, 0.0)
     users = torch.arange(5)

@@ -4,7 +4,8 @@ The calibration step (:mod:`graphrec.recipes.calibrate`) records the cold-valida
 every grid point of the content-term weights. From that record alone (validation data) this
 module derives the model each ablation would have selected, and scores it without retraining:
 
-* ``graphrec-gnn``: the GNN score alone (content walk and popularity prior off);
+* ``graphrec-gnn``: the GNN score alone (CF transfer, content walk and popularity prior off);
+* ``graphrec-no_transfer``: the best calibration with the backbone's CF transfer off;
 * ``graphrec-no_walk``: the best calibration with the content walk off;
 * ``graphrec-no_prior``: the best calibration with the popularity prior off.
 
@@ -17,7 +18,8 @@ from typing import Any
 
 import torch
 
-VARIANTS = {"graphrec-gnn": lambda p: p["profile"] == 0 and p["prior"] == 0,
+VARIANTS = {"graphrec-gnn": lambda p: p["profile"] == 0 and p["prior"] == 0 and p.get("transfer", 0) == 0,
+            "graphrec-no_transfer": lambda p: p.get("transfer", 0) == 0,
             "graphrec-no_walk": lambda p: p["profile"] == 0,
             "graphrec-no_prior": lambda p: p["prior"] == 0}
 
@@ -31,18 +33,23 @@ class WithContentWeights:
 
     supports_cold = True
 
-    def __init__(self, model, profile_weight: float, prior_weight: float, cold_offset: float = 0.0) -> None:
+    def __init__(self, model, profile_weight: float, prior_weight: float, cold_offset: float = 0.0,
+                 transfer_weight: float = 0.0) -> None:
         self.model, self.weights = model, (profile_weight, prior_weight, cold_offset)
+        self.transfer_weight = transfer_weight
 
     @torch.no_grad()
     def score(self, users: torch.Tensor) -> torch.Tensor:
-        cs = self.model.content_scores
+        cs, bb = self.model.content_scores, self.model.backbone
         saved = (float(cs.profile_weight), float(cs.prior_weight), float(cs.cold_offset))
+        saved_t = float(bb.transfer_weight)
         cs.set_weights(*self.weights)
+        bb.transfer_weight.fill_(self.transfer_weight)
         try:
             return self.model.score(users)
         finally:
             cs.set_weights(*saved)
+            bb.transfer_weight.fill_(saved_t)
 
 
 def mechanism_variants(model, record: dict[str, Any]) -> dict[str, WithContentWeights]:
@@ -50,11 +57,12 @@ def mechanism_variants(model, record: dict[str, Any]) -> dict[str, WithContentWe
     grid = record.get("grid") or []
     if not grid:
         return {}
-    s, s_p = record["cos_spread"], record["profile_spread"]
+    s, s_p, s_t = record["cos_spread"], record["profile_spread"], record.get("backbone_spread", 1.0)
     out = {}
     for name, keep in VARIANTS.items():
         pts = [g for g in grid if keep(g)]
-        if pts:
+        if pts and (name != "graphrec-no_transfer" or any(g.get("transfer", 0) for g in grid)):
             best = max(pts, key=lambda g: g["value"])
-            out[name] = WithContentWeights(model, best["profile"] * s / s_p, best["prior"] * s, 0.0)
+            out[name] = WithContentWeights(model, best["profile"] * s / s_p, best["prior"] * s, 0.0,
+                                           best.get("transfer", 0.0) * s / s_t)
     return out

@@ -16,5 +16,5 @@ def build_model(cfg: ModelConfig, num_users: int, num_items: int, modality_dims:
         proj_hidden=cfg.proj_hidden, dropout=cfg.dropout, fusion=cfg.fusion, use_id_embedding=cfg.use_id_embedding,
         id_dropout=cfg.id_dropout, knn_k=cfg.knn_k, knn_temperature=cfg.knn_temperature,
         knn_modalities=cfg.knn_modalities or None, prior_ridge=cfg.prior_ridge,
-        reduce_dim=cfg.reduce_dim,
+        reduce_dim=cfg.reduce_dim, backbone_dim=cfg.backbone_dim, transfer_k=cfg.transfer_k,
     )

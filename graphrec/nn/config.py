@@ -23,7 +23,9 @@ class ModelConfig(StrictConfig):
     knn_k: int = opt(10, help="Warm neighbours per item in the item-item content kNN graph (0 disables it).")
     knn_temperature: float = opt(0.05, help="Softmax temperature over the kNN cosine similarities (message weights).")
     knn_modalities: list[str] = opt([], help="Feature sets used for the kNN similarity (and the content score terms); empty = the model's modalities.")
-    reduce_dim: int = opt(256, help="Modalities wider than this enter their projector through a fixed PCA to this many components, fitted on warm train items (0 = off). EfficientNet's 1280-d image features cost 5x less per step at 256.")
+    reduce_dim: int = opt(512, help="Modalities wider than this enter their projector through a fixed PCA to this many components, fitted on warm train items (0 = off). EfficientNet's 1280-d image features cost 2.5x less per step at 512.")
+    backbone_dim: int = opt(64, help="Size of the collaborative backbone (an ID-only LightGCN trained to convergence on warm interactions after the GNN; used for warm items and carried over to cold items through their content neighbours; 0 = none).")
+    transfer_k: int = opt(20, help="Content neighbours (warm items) whose backbone vectors a cold item's CF transfer term averages.")
     prior_ridge: float = opt(1.0, help="Ridge strength of the content -> log-popularity regression behind the popularity-prior score term of cold items (fitted on warm train items).")
 
     def validate(self) -> None:
@@ -43,6 +45,8 @@ class ModelConfig(StrictConfig):
             raise ConfigError(f"id_dropout: must be in [0, 1], got {self.id_dropout}")
         if self.knn_k < 0:
             raise ConfigError(f"knn_k: must be >= 0, got {self.knn_k}")
+        if self.backbone_dim < 0 or self.transfer_k < 1:
+            raise ConfigError(f"backbone_dim/transfer_k: need >= 0 / >= 1, got {self.backbone_dim}/{self.transfer_k}")
         if self.reduce_dim < 0:
             raise ConfigError(f"reduce_dim: must be >= 0, got {self.reduce_dim}")
         if self.prior_ridge <= 0:

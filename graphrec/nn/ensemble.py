@@ -70,7 +70,7 @@ class GraphRecEnsemble:
         features), with the members' mean weights on the user side and mean prior/offset on the
         item side.
         """
-        d2 = 2 * self.members[0].dim
+        d2 = 2 * self.members[0].dim + self.members[0].backbone.dim  # per-member block: cosines + backbone
         parts = [m.serving_embeddings() for m in self.members]
         M = len(parts)
         users = torch.cat([u[:, :d2] for u, _ in parts] + [sum(u[:, d2:] for u, _ in parts) / M], 1)
@@ -93,6 +93,6 @@ class GraphRecEnsemble:
     @torch.no_grad()
     def serving_items(self, features: Features) -> torch.Tensor:
         """Brand-new items in the joint serving space. Shapes: -> (N, M * 2d + D + 1)"""
-        d2 = 2 * self.members[0].dim
+        d2 = 2 * self.members[0].dim + self.members[0].backbone.dim
         parts = [m.serving_items(features) for m in self.members]
         return torch.cat([p[:, :d2] for p in parts] + [self._mean_content([p[:, d2:] for p in parts])], 1)

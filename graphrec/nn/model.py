@@ -30,6 +30,7 @@ import torch
 from torch import nn
 
 from graphrec.graph.build import centred_normalised, item_degree, knn_graph_to_sources, normalized_adjacency
+from graphrec.nn.backbone import CFBackbone
 from graphrec.nn.content_scores import ContentScores
 from graphrec.nn.fusion import GatedFusion, MaskedMeanFusion
 from graphrec.nn.gnn import LightGCNPropagation
@@ -58,6 +59,8 @@ class GraphRec(nn.Module):
         prior_ridge: ridge strength of the content -> popularity regression (:class:`ContentScores`).
         reduce_dim: modalities wider than this enter their projector through a fixed PCA to
             ``reduce_dim`` components fitted on warm items (0 = off): a cheaper first layer.
+        backbone_dim / transfer_k: size of the collaborative backbone (:class:`CFBackbone`; 0 =
+            none) and the content neighbours its vectors are carried over from to cold items.
 
     Shapes:
         score: users (B,) -> (B, num_items)
@@ -83,6 +86,8 @@ class GraphRec(nn.Module):
         knn_modalities: list[str] | None = None,
         prior_ridge: float = 1.0,
         reduce_dim: int = 0,
+        backbone_dim: int = 0,
+        transfer_k: int = 20,
     ) -> None:
         super().__init__()
         self.num_users, self.num_items, self.dim = num_users, num_items, dim
@@ -105,6 +110,7 @@ class GraphRec(nn.Module):
         self.warm_user_residual = nn.Parameter(torch.zeros(num_users, dim), requires_grad=False)
         self.propagation = LightGCNPropagation(num_layers)
         self.content_scores = ContentScores(prior_ridge)
+        self.backbone = CFBackbone(num_users, num_items, backbone_dim, transfer_k, knn_temperature)
         # Fixed graph state, set by set_graph(): registered (non-persistent) buffers, so .to(device)
         # moves them; checkpoints store the graph *inputs* and rebuild the rest deterministically.
         for name in self._GRAPH_BUFFERS:
@@ -129,6 +135,7 @@ class GraphRec(nn.Module):
         nn.init.zeros_(self.warm_residual)
         nn.init.zeros_(self.warm_user_residual)
         self.content_scores.reset_parameters()
+        self.backbone.reset_parameters()
         self._eval_cache = None
 
     # ------------------------------------------------------------------ graph state
@@ -181,6 +188,7 @@ class GraphRec(nn.Module):
         item_vec = self._knn_vectors(feats)  # (I, D) train-centred content vectors
         self.knn_keys = item_vec[self.warm_index]  # (S, D)
         self.content_scores.fit(item_vec, self.train_edges, self.warm, self.num_users)
+        self.backbone.fit_neighbours(item_vec, self.warm_index)
         pos = torch.full((self.num_items,), -1, dtype=torch.long)
         pos[self.warm_index] = torch.arange(len(self.warm_index))
         if self.knn_k > 0 and len(self.warm_index) > 1:
@@ -302,15 +310,23 @@ class GraphRec(nn.Module):
     def score(self, users: torch.Tensor) -> torch.Tensor:
         """Scores of users against every catalogue item. Shapes: (B,) -> (B, num_items).
 
-        Warm items: cosine with the (refined) warm user vector. Other items: cosine plus the
-        calibrated content terms (:class:`ContentScores`; zero before calibration).
+        Warm items: cosine with the (refined) warm user vector, times ``w_g`` plus the backbone's
+        score when a backbone is trained. Other items: cosine plus the calibrated content terms
+        (:class:`ContentScores`) and the backbone's CF transfer (zero before calibration).
         """
         u, i = self.embeddings()
         s = u[users] @ i.T
+        cold = ~self.warm
+        bb = self.backbone
         if self.content_scores.active:
-            s = torch.where(self.warm.unsqueeze(0), s, s + self.content_scores.score(users))
-        if bool(self.warm_user_residual.any()):
-            s[:, self.warm_index] = self.warm_user_vectors(users) @ i[self.warm_index].T
+            s = torch.where(cold.unsqueeze(0), s + self.content_scores.score(users), s)
+        if bb.ready and bool(bb.transfer_weight != 0):
+            s = torch.where(cold.unsqueeze(0), s + bb.transfer_weight * bb.transfer_scores(users), s)
+        warm_user = self.warm_user_vectors(users) if bool(self.warm_user_residual.any()) else u[users]
+        sw = warm_user @ i[self.warm_index].T  # (B, S)
+        if bb.ready:
+            sw = bb.warm_gnn_weight * sw + bb.user[users] @ bb.item[self.warm_index].T
+        s[:, self.warm_index] = sw
         return s
 
     @torch.no_grad()
@@ -323,19 +339,23 @@ class GraphRec(nn.Module):
     def serving_embeddings(self) -> tuple[torch.Tensor, torch.Tensor]:
         """Embeddings for plain inner-product search that reproduce :meth:`score` exactly.
 
-        Users become ``[u, u_warm, w_p * profile_u, 1]`` and items ``[cold part, 0, x_i, w_b *
-        prior_i + offset]`` (cold) or ``[0, warm part, 0, 0]`` (warm), so one dot product gives each
-        item the score of its own space. New items: :meth:`serving_items`.
+        Users become ``[u, w_g * u_warm, b_u, w_p * profile_u, 1]``; cold items ``[cold view, 0,
+        w_t * transfer_i, x_i, w_b * prior_i + offset]`` and warm items ``[0, v_i, b_i, 0, 0]``, so
+        one dot product gives each item the score of its own space. New items: :meth:`serving_items`.
 
-        Shapes: ``(U, 2d + D + 1), (I, 2d + D + 1)``
+        Shapes: ``(U, 2d + d_b + D + 1), (I, 2d + d_b + D + 1)``
         """
         u, i = self.embeddings()
         warm = self.warm.unsqueeze(-1)
         zero = torch.zeros_like(i)
-        cs = self.content_scores
-        users = torch.cat([u, self.warm_user_vectors(torch.arange(self.num_users, device=u.device)), cs.serving_users()], 1)
+        cs, bb = self.content_scores, self.backbone
+        g = bb.warm_gnn_weight if bb.ready else torch.ones(())
+        users = torch.cat([u, g * self.warm_user_vectors(torch.arange(self.num_users, device=u.device)), bb.user,
+                           cs.serving_users()], 1)
         content = cs.serving_items(cs.item_vec, cs.prior)
+        transfer = bb.transfer_weight * bb.transfer_items() if bb.ready else torch.zeros_like(bb.item)
         items = torch.cat([torch.where(warm, zero, i), torch.where(warm, i, zero),
+                           torch.where(warm, bb.item if bb.ready else torch.zeros_like(bb.item), transfer),
                            torch.where(warm, torch.zeros_like(content), content)], 1)
         return users, items
 
@@ -371,12 +391,16 @@ class GraphRec(nn.Module):
         """Brand-new items in the space of :meth:`serving_embeddings` (exactly as cold catalogue items).
 
         Shapes:
-            features[m]: (x (N, D_m), mask (N,)) -> (N, 2d + D + 1)
+            features[m]: (x (N, D_m), mask (N,)) -> (N, 2d + d_b + D + 1)
         """
         cold = self.embed_items(features)
         vec = self._knn_vectors(features)
-        cs = self.content_scores
-        return torch.cat([cold, torch.zeros_like(cold), cs.serving_items(vec, cs.item_prior(vec))], 1)
+        cs, bb = self.content_scores, self.backbone
+        if bb.ready and bb.keys is not None and bb.keys.shape[0] > 1:
+            transfer = bb.transfer_weight * bb.transfer_items(*bb.new_item_neighbours(vec))
+        else:
+            transfer = torch.zeros(cold.shape[0], bb.dim, device=cold.device)
+        return torch.cat([cold, torch.zeros_like(cold), transfer, cs.serving_items(vec, cs.item_prior(vec))], 1)
 
     def score_items(self, users: torch.Tensor, item_emb: torch.Tensor) -> torch.Tensor:
         """Scores of users against given item embeddings (e.g. from :meth:`embed_items`). (B,), (N, d) -> (B, N)."""

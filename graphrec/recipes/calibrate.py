@@ -1,13 +1,17 @@
-"""Calibration: the weights of GraphRec's content score terms and the cold/warm offset, chosen on validation.
+"""Calibration: the weights of GraphRec's score terms and the cold/warm offset, chosen on validation.
 
-After training (and warm refinement) the model's cold-item score is
-``cos(u, cold view_i) + w_p * s * profile_u . x_i / s_p + w_b * s * prior_i + delta`` where
-``s`` / ``s_p`` are the spreads of the cosine and of the content-walk scores over warm items
-(so ``w_p`` and ``w_b`` are relative weights, comparable across data sets). The grid of
-``(w_p, w_b)`` is searched on cold-validation ``train.val_metric`` and then ``delta`` (in units of
-``s``) on hybrid validation, with the chosen weights: warm and cold items share one list there.
-Only validation files are read; warm-item scores never change. A data set without cold or
-hybrid validation positives keeps the weights at 0 (the plain GNN score), with a note.
+After training (GNN, warm refinement, backbone) the model scores
+
+* warm items ``w_g * cos(u_warm, v_i) + b_u . b_i`` (with a backbone; else the cosine alone),
+* cold items ``cos(u, cold view_i) + w_t * (s / s_t) * b_u . transfer_i + w_p * (s / s_p) *
+  profile_u . x_i + w_b * s * prior_i + delta``,
+
+where ``s``, ``s_t``, ``s_p`` are the spreads of the cosine, the backbone and the content-walk
+scores over warm items (so the weights are relative and comparable across data sets). ``w_g``
+is chosen on warm validation; the grid of ``(w_t, w_p, w_b)`` on cold validation
+(``train.val_metric``); then ``delta`` (units of ``s``) on hybrid validation, where warm and cold
+items share one list. Only validation files are read. A data set without the validation
+positives a step needs keeps that step's weights at their neutral value, with a note.
 """
 
 from __future__ import annotations
@@ -27,63 +31,84 @@ Validator = Callable[[Any, Sequence[str]], dict[str, float]]
 
 
 @torch.no_grad()
-def score_spreads(model, n_users: int = 512, seed: int = 0) -> tuple[float, float]:
-    """Std of the GNN cosine and of the content-walk scores over (sampled users x warm items)."""
+def score_spreads(model, n_users: int = 512, seed: int = 0) -> tuple[float, float, float]:
+    """Std of the GNN cosine, the content-walk and the backbone scores over (sampled users x warm items)."""
     g = torch.Generator().manual_seed(seed)
     users = torch.randperm(model.num_users, generator=g)[:n_users]
     u, i = model.embeddings()
     warm = model.warm_index
     cos = (u[users] @ i[warm].T).std().item()
     prof = model.content_scores.profile_scores(users)[:, warm].std().item()
-    return max(cos, 1e-6), max(prof, 1e-6)
+    bb = model.backbone.warm_scores(users)[:, warm].std().item() if model.backbone.ready else 1.0
+    return max(cos, 1e-6), max(prof, 1e-6), max(bb, 1e-6)
+
+
+def _best(points, evaluate):
+    """The point of ``points`` with the highest ``evaluate(point)`` (first one on ties); every value."""
+    rows = [(p, evaluate(p)) for p in points]
+    best = max(rows, key=lambda r: r[1]) if rows else (None, None)
+    return best, rows
 
 
 def calibrate(model, cfg: TrainConfig, validator: Validator) -> dict[str, Any]:
-    """Choose ``(w_p, w_b)`` on cold validation and ``delta`` on hybrid validation; set them on ``model``.
+    """Choose ``w_g`` (warm validation), ``(w_t, w_p, w_b)`` (cold validation) and ``delta`` (hybrid
+    validation); set them on ``model``.
 
     Returns:
         the record: the spreads, every grid point with its validation value, the choice, notes.
     """
     model.eval()
-    cs = model.content_scores
-    s, s_p = score_spreads(model, seed=cfg.seed)
+    cs, bb = model.content_scores, model.backbone
+    s, s_p, s_t = score_spreads(model, seed=cfg.seed)
     metric = cfg.val_metric
-    rec: dict[str, Any] = {"cos_spread": s, "profile_spread": s_p, "metric": metric, "grid": [], "offsets": []}
+    rec: dict[str, Any] = {"cos_spread": s, "profile_spread": s_p, "backbone_spread": s_t, "metric": metric,
+                           "grid": [], "offsets": [], "warm": [], "notes": []}
+    w = {"gnn_warm": 1.0, "transfer": 0.0, "profile": 0.0, "prior": 0.0, "offset": 0.0}
 
-    def apply(wp: float, wb: float, d: float) -> None:
-        cs.set_weights(wp * s / s_p, wb * s, d * s)
+    def apply() -> None:
+        cs.set_weights(w["profile"] * s / s_p, w["prior"] * s, w["offset"] * s)
+        if bb.ready:
+            bb.warm_gnn_weight.fill_(w["gnn_warm"] * s_t / s)
+            bb.transfer_weight.fill_(w["transfer"] * s / s_t)
+        model._eval_cache = None
 
-    apply(0.0, 0.0, 0.0)
-    base = validator(model, ("cold",)).get(f"cold/{metric}")
-    if base is None:
-        rec["note"] = "no cold-validation positives: content terms left at 0"
+    def value(setting: str):
+        def f(point: dict) -> float | None:
+            w.update(point)
+            apply()
+            return validator(model, (setting,)).get(f"{setting}/{metric}")
+        return f
+
+    apply()
+    if bb.ready and value("warm")({}) is not None:
+        (pt, _), rows = _best([{"gnn_warm": g} for g in cfg.calibrate_warm_gnn], value("warm"))
+        rec["warm"] = [{**p, "value": v} for p, v in rows]
+        w.update(pt)
+    elif bb.ready:
+        rec["notes"].append("no warm-validation positives: GNN weight on warm items left at 1")
+    if value("cold")({}) is None:
+        rec["notes"].append("no cold-validation positives: cold-item terms left at 0")
+        apply()
         return rec
-    best = (base, 0.0, 0.0)
-    for wp, wb in itertools.product(cfg.calibrate_profile, cfg.calibrate_prior):
-        apply(wp, wb, 0.0)
-        v = validator(model, ("cold",))[f"cold/{metric}"]
-        rec["grid"].append({"profile": wp, "prior": wb, "value": v})
-        if v > best[0] + 1e-12:
-            best = (v, wp, wb)
-    _, wp, wb = best
-    apply(wp, wb, 0.0)
-    hyb = validator(model, ("hybrid",)).get(f"hybrid/{metric}")
-    d_best = 0.0
-    if hyb is not None and cfg.calibrate_offset:
-        top = hyb
-        for d in cfg.calibrate_offset:
-            apply(wp, wb, d)
-            v = validator(model, ("hybrid",))[f"hybrid/{metric}"]
-            rec["offsets"].append({"offset": d, "value": v})
-            if v > top + 1e-12:
-                top, d_best = v, d
-    elif hyb is None:
-        rec["note"] = "no hybrid-validation positives: cold/warm offset left at 0"
-    apply(wp, wb, d_best)
-    rec.update({"chosen": {"profile": wp, "prior": wb, "offset": d_best},
+    base = value("cold")({"transfer": 0.0, "profile": 0.0, "prior": 0.0})
+    transfers = cfg.calibrate_transfer if bb.ready else [0.0]
+    points = [{"transfer": t, "profile": p, "prior": b}
+              for t, p, b in itertools.product(transfers, cfg.calibrate_profile, cfg.calibrate_prior)]
+    (pt, best_v), rows = _best(points, value("cold"))
+    rec["grid"] = [{**p, "value": v} for p, v in rows]
+    w.update(pt)
+    if cfg.calibrate_offset and value("hybrid")({"offset": 0.0}) is not None:
+        (pt, _), rows = _best([{"offset": d} for d in cfg.calibrate_offset], value("hybrid"))
+        rec["offsets"] = [{**p, "value": v} for p, v in rows]
+        w.update(pt)
+    elif cfg.calibrate_offset:
+        rec["notes"].append("no hybrid-validation positives: cold/warm offset left at 0")
+        w["offset"] = 0.0
+    apply()
+    rec.update({"chosen": dict(w), "cold_val": {"gnn_only": base, "calibrated": best_v},
                 "weights": {"profile_weight": float(cs.profile_weight), "prior_weight": float(cs.prior_weight),
-                            "cold_offset": float(cs.cold_offset)},
-                "cold_val": {"gnn_only": base, "calibrated": best[0]}})
+                            "cold_offset": float(cs.cold_offset), "transfer_weight": float(bb.transfer_weight),
+                            "warm_gnn_weight": float(bb.warm_gnn_weight)}})
     return rec
 
 

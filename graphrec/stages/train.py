@@ -23,7 +23,8 @@ from graphrec.signatures import file_signature
 from graphrec.stages.base import run_stage
 from graphrec.stages.data import check_training_data, load_data
 
-GRAPHREC_CODE = ("graphrec.recipes.graphrec", "graphrec.recipes.refine", "graphrec.recipes.calibrate")
+GRAPHREC_CODE = ("graphrec.recipes.graphrec", "graphrec.recipes.refine", "graphrec.recipes.backbone",
+                 "graphrec.recipes.calibrate")
 SCORER_FILE = "scorer.pt"
 
 
@@ -64,6 +65,7 @@ def _train_graphrec_dir(name: str, out, data, model_cfg, train_cfg, inputs: dict
                         progress: bool, execution: Execution = Execution()) -> dict:
     from graphrec.devices import resolve_device
     from graphrec.recipes.graphrec import train_graphrec
+    from graphrec.recipes.backbone import backbone_checkpoint
     from graphrec.recipes.calibrate import calibrate_checkpoint
     from graphrec.recipes.refine import refine_checkpoint
 
@@ -85,6 +87,7 @@ def _train_graphrec_dir(name: str, out, data, model_cfg, train_cfg, inputs: dict
             _, history = train_graphrec(data, model_cfg, train_cfg, out, validator, progress=progress, resume=resume,
                                         device=device)
         refine_checkpoint(out, data, validator, progress, device=device)
+        backbone_checkpoint(out, data, validator, progress)
         calibrate_checkpoint(out, data, validator, progress)
         key = f"val/{train_cfg.val_setting}/{train_cfg.val_metric}"
         scored = [h for h in history if key in h]

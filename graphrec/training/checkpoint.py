@@ -92,13 +92,18 @@ def load_checkpoint(path: str | Path, return_state: bool = False):
     path = Path(path)
     state = read_checkpoint(path)
     try:
-        cfg = ModelConfig.from_dict(state["model_config"])
+        mc = dict(state["model_config"])
+        mc.setdefault("reduce_dim", 0)  # written before the PCA option existed: projectors read the raw features
+        mc.setdefault("backbone_dim", 0)  # ... and before the collaborative backbone
+        cfg = ModelConfig.from_dict(mc)
         model = build_model(cfg, state["num_users"], state["num_items"], state["modality_dims"])
         res = model.load_state_dict(state["model"], strict=False)
     except (KeyError, TypeError, ValueError, RuntimeError) as exc:
         raise DataError(path, f"checkpoint does not rebuild a model ({type(exc).__name__}: {exc}); {RETRAIN}") from None
-    optional = {"warm_residual", "warm_user_residual",  # written before warm refinement / content terms existed
-                "content_scores.profile_weight", "content_scores.prior_weight", "content_scores.cold_offset"}  # absent from checkpoints written before warm refinement
+    # absent from checkpoints written before warm refinement / the content score terms existed
+    optional = {"warm_residual", "warm_user_residual", "content_scores.profile_weight", "content_scores.prior_weight",
+                "content_scores.cold_offset", "backbone.user", "backbone.item", "backbone.trained",
+                "backbone.warm_gnn_weight", "backbone.transfer_weight"}
     if res.unexpected_keys or set(res.missing_keys) - optional:
         raise DataError(path, f"checkpoint does not match the model: missing {sorted(set(res.missing_keys) - optional)}, "
                         f"unexpected {sorted(res.unexpected_keys)}; {RETRAIN}")
