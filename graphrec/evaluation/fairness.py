@@ -483,7 +483,7 @@ def rerank_curve(scorer, data: RecData, lams: Sequence[float], phase: str = "tes
                  batch_size: int = 1024, popularity: torch.Tensor | None = None) -> list[dict[str, float]]:
     """Accuracy vs exposure of the exposure-penalty re-ranking over ``lams`` (hybrid setting).
 
-    Runs the full-ranking protocol on :class:`graphrec.serve.rerank.RerankedScorer` for each
+    Runs the full-ranking protocol on :class:`graphrec.rerank.RerankedScorer` for each
     lambda; choose lambda on ``phase="val"`` (:func:`choose_lambdas`), report ``phase="test"``.
 
     Args:
@@ -495,7 +495,7 @@ def rerank_curve(scorer, data: RecData, lams: Sequence[float], phase: str = "tes
     """
     from graphrec.evaluation.index import setting_specs
     from graphrec.evaluation.protocol import evaluate
-    from graphrec.serve.rerank import RerankedScorer
+    from graphrec.rerank import RerankedScorer
 
     pop = item_popularity(data) if popularity is None else popularity
     spec = setting_specs(data, phase, ("hybrid",))["hybrid"]
@@ -686,7 +686,7 @@ def fairness_markdown(audit: Mapping[str, Any], *, user_settings: Sequence[str] 
             continue
         ch = cur.get("chosen") or {}
         L += [f"### Exposure re-ranking: {m} (hybrid, {cur.get('report_phase', 'test')})", "",
-              "score' = z_user(score) - lambda * z(log(1 + train popularity)) (`graphrec.serve.rerank`). "
+              "score' = z_user(score) - lambda * z(log(1 + train popularity)) (`graphrec.rerank`). "
               f"Points chosen on validation: **accuracy** = the best validation Recall@{k}; among the lambdas "
               f"within {100 * cur.get('tolerance', 0):g}% of that recall, **gini** = the lowest validation exposure "
               "Gini and **calibrated** = the cold slot share closest to the cold share of validation positives"

@@ -158,7 +158,7 @@ class Recommender:
 
         ``exposure_penalty`` (lambda >= 0, default 0 = the model's ranking) re-ranks the whole
         catalogue by ``z_user(score) - lambda * z(log(1 + popularity))``
-        (:mod:`graphrec.serve.rerank`; popularity = the served history's interactions per item,
+        (:mod:`graphrec.rerank`; popularity = the served history's interactions per item,
         0 for added items), moving popular items down and cold / new items up; ``score`` is
         then the penalised score. ``graphrec evaluate`` reports the accuracy-vs-exposure curve
         and the lambda chosen on validation (``fairness.json``).
@@ -181,7 +181,7 @@ class Recommender:
         q = self.user_emb[torch.tensor([self.user_pos[u] for u in user_ids])]
         exclude = [self._seen.get(u, []) for u in user_ids] if exclude_seen else None
         if exposure_penalty:
-            from graphrec.serve.rerank import popularity_term, rerank_topk
+            from graphrec.rerank import popularity_term, rerank_topk
 
             scores, pos = rerank_topk(q.float() @ self.index.emb.T, popularity_term(self.popularity()),
                                       exposure_penalty, k, exclude)
