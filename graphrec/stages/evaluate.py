@@ -81,7 +81,7 @@ def load_models(cfg: Config, paths: RunPaths, data, log=print):
     if cfg.suite.baselines:
         for name in cfg.baselines.names:
             models.scorers[name] = load_scorer(files[name])
-            r = json.loads((paths.baseline(name) / "tuning.json").read_text())
+            r = json.loads(ModelPaths(paths.baseline(name)).tuning.read_text())
             stamp = read_stamp(paths.baseline(name)) or {}
             not_tuned = next((t.get("not_tuned") for t in r.get("trials", []) if t.get("not_tuned")), None)
             models.budgets[name] = {"configs tried": len(r.get("trials", [])), "budget": r.get("budget"),
