@@ -59,6 +59,11 @@ class ModelPaths:
         return self.root / "loss_weights.png"
 
     @property
+    def scorer(self) -> Path:
+        """Baselines: the trained scorer (:mod:`graphrec.baselines.store`)."""
+        return self.root / "scorer.pt"
+
+    @property
     def tuning(self) -> Path:
         """Baselines: the validation trials that chose this model's parameters."""
         return self.root / "tuning.json"

@@ -46,3 +46,10 @@ def test_run_paths_name_every_file_of_a_run(tmp_path):
     run = p.benchmark_run(2)
     assert run.split == tmp_path / "benchmark" / "run2" / "split" and run.prepared == p.prepared
     assert ModelPaths(p.model).stamp.name == STAGE_STAMP == STAMP
+
+
+def test_model_paths_scorer_is_where_the_train_stage_writes_it(tmp_path):
+    from graphrec.paths import ModelPaths
+    from graphrec.stages.train import SCORER_FILE
+
+    assert ModelPaths(tmp_path).scorer == tmp_path / SCORER_FILE

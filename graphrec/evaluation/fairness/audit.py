@@ -19,6 +19,7 @@ from graphrec.evaluation.fairness.exposure import exposure_counts, item_grouping
 from graphrec.evaluation.fairness.groups import USER_METRICS, group_quality, user_groupings
 from graphrec.evaluation.fairness.inheritance import mean_item_scores, neighbour_popularity, spearman
 from graphrec.evaluation.fairness.report import fairness_markdown, write_fairness
+from graphrec.paths import EvaluationPaths
 
 
 def fairness_audit(results: Mapping[str, Any], data: RecData, user_attrs=None, k: int = 20, *,
@@ -169,7 +170,7 @@ def run_fairness(results: Mapping[str, Any], data: RecData, user_attrs, out_dir:
         log(f"[evaluate] exposure re-ranking {m}: lambdas chosen on validation: "
             + ", ".join(f"{c} {chosen[c]:g}" for c in CHOICES))
     audit["rerank"] = rerank
-    write_fairness(out / "fairness.json", audit)
+    write_fairness(EvaluationPaths(out).fairness, audit)
     pl = [plots.plot_exposure_vs_relevance(audit, out / "fairness_exposure.png"),
           plots.plot_user_group_quality(audit, out / "fairness_users.png")]
     if rerank:
