@@ -94,6 +94,15 @@ class EvaluationPaths:
         return self.root / "metrics_ci.json"
 
     @property
+    def metrics_seeds(self) -> Path:
+        """Mean / std / CI of the GraphRec metrics over training seeds."""
+        return self.root / "metrics_seeds.json"
+
+    @property
+    def missing_modality(self) -> Path:
+        return self.root / "missing_modality.json"
+
+    @property
     def report(self) -> Path:
         return self.root / "report.md"
 
@@ -215,6 +224,28 @@ class RunPaths:
     @property
     def benchmark(self) -> Path:
         return self.root / "benchmark"
+
+    @property
+    def benchmark_summary(self) -> Path:
+        return self.benchmark / "summary.json"
+
+    @property
+    def benchmark_report(self) -> Path:
+        return self.benchmark / "report.md"
+
+    @property
+    def benchmark_plot(self) -> Path:
+        """Per-run metrics of the benchmark (linked from its report)."""
+        return self.benchmark / "per_run.png"
+
+    def benchmark_log(self, run: int) -> Path:
+        """Output of the worker process of benchmark run ``run``."""
+        return self.benchmark / f"run{run}.log"
+
+    @property
+    def run_record(self) -> Path:
+        """A benchmark run's own record (``run.json``: run number, seconds of the last call)."""
+        return self.root / "run.json"
 
     def benchmark_run(self, run: int) -> "RunPaths":
         """Run ``run`` of the item k-fold benchmark: own split, models and evaluation."""

@@ -53,3 +53,12 @@ def test_model_paths_scorer_is_where_the_train_stage_writes_it(tmp_path):
     from graphrec.stages.train import SCORER_FILE
 
     assert ModelPaths(tmp_path).scorer == tmp_path / SCORER_FILE
+
+
+def test_benchmark_paths(tmp_path):
+    from graphrec.paths import RunPaths
+
+    p = RunPaths(tmp_path)
+    assert p.benchmark_summary == tmp_path / "benchmark" / "summary.json"
+    assert p.benchmark_log(3) == tmp_path / "benchmark" / "run3.log"
+    assert p.benchmark_run(1).run_record == tmp_path / "benchmark" / "run1" / "run.json"
