@@ -55,6 +55,10 @@ class ModelPaths:
         return self.root / "warm_refine.json"
 
     @property
+    def calibration(self) -> Path:
+        return self.root / "calibration.json"
+
+    @property
     def loss_weights_plot(self) -> Path:
         return self.root / "loss_weights.png"
 

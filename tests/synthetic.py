@@ -146,8 +146,12 @@ def train(data: RecData, model_cfg, train_cfg, out_dir, val_fn=None, refine: boo
     real = make_validator(data)
     validator = real if val_fn is None else (lambda m, settings: val_fn(m, data))
     model, history = train_graphrec(data, model_cfg, train_cfg, out_dir, validator, progress=False, resume=resume)
-    if refine and refine_checkpoint(out_dir, data, real):
+    if refine:
         from pathlib import Path
 
-        model = load_checkpoint(Path(out_dir) / "checkpoint.pt")
+        from graphrec.recipes.calibrate import calibrate_checkpoint
+
+        changed = refine_checkpoint(out_dir, data, real)
+        if calibrate_checkpoint(out_dir, data, real) or changed:
+            model = load_checkpoint(Path(out_dir) / "checkpoint.pt")
     return model, history

@@ -107,6 +107,8 @@ def test_benchmark_writes_documented_outputs(bench):
     s = json.loads((b / "summary.json").read_text())
     assert s["runs"] == 3 and s["folds"] == 5
     assert {"graphrec", "popularity", "content_knn", "mf_bpr"} <= set(s["models"])
+    assert set(s["models"]["graphrec-gnn"]) == {"cold"}  # the mechanism ablation rows: cold setting only
+    assert "graphrec-gnn" not in s["paired"]  # GraphRec's own variants are not baselines
     g = s["models"]["graphrec"]["cold"]["recall@20"]
     assert len(g["per_run"]) == 3 and g["ci95"][0] <= g["mean"] <= g["ci95"][1]
     p = s["paired"]["content_knn"]["cold"]["ndcg@20"]

@@ -25,7 +25,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from graphrec.baselines.common import (BatchLoss, BPRSampler, SplitScorer, Validator, content_features, fit_scorer,
+from graphrec.baselines.common import (TRAINING_DEFAULTS, BatchLoss, BPRSampler, SplitScorer, Validator, content_features, fit_scorer,
                                        generator, per_unique, resolve_params, train_item_mask)
 from graphrec.baselines.mf_bpr import teacher_vectors
 from graphrec.losses import bpr_loss
@@ -33,17 +33,12 @@ from graphrec.baselines.towers import Tower, apply_in_batches
 from graphrec.data.dataset import RecData
 
 DEFAULTS: dict[str, Any] = {
+    **TRAINING_DEFAULTS,
     "hidden": 256,
     "alpha": 0.9,  # ranking aligning weight
     "beta": 0.1,  # identification aligning weight
     "gamma": 0.1,  # rating distribution aligning weight
     "freq_coef": 4.0,  # M of the item weight
-    "lr": 1e-3,
-    "weight_decay": 1e-5,
-    "batch_size": 4096,
-    "epochs": 200,
-    "eval_every": 1,
-    "patience": 5,
     "teacher": {},
 }
 

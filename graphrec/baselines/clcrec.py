@@ -25,12 +25,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from graphrec.baselines.common import (BatchLoss, BPRSampler, EmbeddingScorer, Validator, content_features, fit_scorer,
+from graphrec.baselines.common import (TRAINING_DEFAULTS, BatchLoss, BPRSampler, EmbeddingScorer, Validator, content_features, fit_scorer,
                                        generator, per_unique, resolve_params, train_item_mask)
 from graphrec.baselines.towers import apply_in_batches
 from graphrec.data.dataset import RecData
 
 DEFAULTS: dict[str, Any] = {
+    **{k: v for k, v in TRAINING_DEFAULTS.items() if k != "weight_decay"},
     "dim": 64,
     "hidden": 256,
     "tau": 0.2,
@@ -38,11 +39,7 @@ DEFAULTS: dict[str, Any] = {
     "content_ratio": 0.5,  # share of items represented by f(x) in the U-I loss
     "num_neg": 256,
     "reg": 1e-3,
-    "lr": 1e-3,
     "batch_size": 2048,
-    "epochs": 200,
-    "eval_every": 1,
-    "patience": 5,
 }
 
 

@@ -22,6 +22,11 @@ from graphrec.data.edges import PairSet
 from graphrec.training.loop import EarlyStopping, MemoryCheckpointer, fit
 
 METRIC = "ndcg@20"
+
+#: Training settings every trainable baseline shares (its DEFAULTS add or override entries):
+#: Adam, early stopping on its validation setting with patience 5 under a cap that does not bind.
+TRAINING_DEFAULTS: dict[str, Any] = {"lr": 1e-3, "weight_decay": 1e-5, "batch_size": 4096, "epochs": 200,
+                                     "eval_every": 1, "patience": 5}
 #: ``validator(scorer, settings) -> {"<setting>/<metric>": value}`` on the validation files.
 Validator = Callable[[Any, Sequence[str]], dict[str, float]]
 

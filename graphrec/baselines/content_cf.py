@@ -22,7 +22,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from graphrec.baselines.common import (BatchLoss, BPRSampler, EmbeddingScorer, Validator, content_features,
+from graphrec.baselines.common import (TRAINING_DEFAULTS, BatchLoss, BPRSampler, EmbeddingScorer, Validator, content_features,
                                        fit_scorer, generator, per_unique, resolve_params, train_item_mask)
 from graphrec.baselines.content_knn import modality_weights
 from graphrec.baselines.mf_bpr import teacher_vectors
@@ -31,8 +31,7 @@ from graphrec.data.dataset import RecData
 from graphrec.losses import bpr_loss
 
 NB_DEFAULTS: dict[str, Any] = {"k": 20, "temperature": 0.05, "text_weight": 0.5, "teacher": {}}
-REG_DEFAULTS: dict[str, Any] = {"hidden": 512, "dropout": 0.2, "bpr_weight": 1.0, "lr": 1e-3, "weight_decay": 1e-5,
-                                "batch_size": 4096, "epochs": 200, "eval_every": 1, "patience": 5, "text_weight": 0.5,
+REG_DEFAULTS: dict[str, Any] = {**TRAINING_DEFAULTS, "hidden": 512, "dropout": 0.2, "bpr_weight": 1.0, "text_weight": 0.5,
                                 "teacher": {}}
 
 

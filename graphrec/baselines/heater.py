@@ -22,24 +22,19 @@ from typing import Any
 import torch
 from torch import nn
 
-from graphrec.baselines.common import (BatchLoss, BPRSampler, EmbeddingScorer, Validator, content_features, fit_scorer,
+from graphrec.baselines.common import (TRAINING_DEFAULTS, BatchLoss, BPRSampler, EmbeddingScorer, Validator, content_features, fit_scorer,
                                        generator, per_unique, resolve_params, train_item_mask)
 from graphrec.baselines.mf_bpr import teacher_vectors
 from graphrec.baselines.towers import Tower, apply_in_batches
 from graphrec.data.dataset import RecData
 
 DEFAULTS: dict[str, Any] = {
+    **TRAINING_DEFAULTS,
     "dim": 64,
     "hidden": 256,
     "experts": 5,
     "p_random": 0.5,  # probability of replacing Q_i by Phi(x_i) in training
     "alpha": 1.0,  # weight of the similarity constraint
-    "lr": 1e-3,
-    "weight_decay": 1e-5,
-    "batch_size": 4096,
-    "epochs": 200,
-    "eval_every": 1,
-    "patience": 5,
     "teacher": {},
 }
 

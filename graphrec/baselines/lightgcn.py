@@ -6,10 +6,10 @@ training edges has nothing to propagate. The graph is ``data.train`` only (users
 ``0..U-1``, items ``U..U+N-1``, both directions).
 
 Speed: on 2 CPU cores PyG's message passing over ~800k edges costs ~1.5-5 s per forward +
-backward; the training loop therefore propagates with one pre-normalised sparse matrix
-(``torch.sparse.mm``), which is the same computation as ``LightGCN.get_embedding`` with
-symmetric normalisation (checked in tests/test_baselines.py), using PyG's parameters, layer
-weights ``alpha`` and BPR loss (``recommendation_loss``).
+backward; the training loop therefore propagates with one pre-normalised sparse CSR matrix whose
+symmetry gives a cheap backward (:func:`graphrec.nn.gnn.symmetric_spmm`), the same computation as
+``LightGCN.get_embedding`` with symmetric normalisation (checked in tests/test_baselines.py),
+using PyG's parameters, layer weights ``alpha`` and BPR loss (``recommendation_loss``).
 """
 
 from __future__ import annotations
@@ -18,19 +18,19 @@ from typing import Any
 
 import torch
 
-from graphrec.baselines.common import (BatchLoss, BPRSampler, EmbeddingScorer, Validator, fit_scorer, generator,
+from graphrec.baselines.common import (TRAINING_DEFAULTS, BatchLoss, BPRSampler, EmbeddingScorer, Validator, fit_scorer, generator,
                                        resolve_params, train_item_mask)
 from graphrec.data.dataset import RecData
+from graphrec.nn.gnn import symmetric_spmm
 
 DEFAULTS: dict[str, Any] = {
+    **{k: v for k, v in TRAINING_DEFAULTS.items() if k != "weight_decay"},
     "dim": 64,
     "layers": 2,
     "lr": 1e-2,
     "reg": 1e-4,  # lambda_reg of PyG's BPR loss
     "batch_size": 32768,
-    "epochs": 200,
     "eval_every": 2,
-    "patience": 5,
 }
 
 
@@ -46,15 +46,19 @@ def normalized_adjacency(edge_index: torch.Tensor, num_nodes: int) -> torch.Tens
     from torch_geometric.nn.conv.gcn_conv import gcn_norm
 
     ei, w = gcn_norm(edge_index, None, num_nodes, add_self_loops=False)
-    return torch.sparse_coo_tensor(ei.flip(0), w, (num_nodes, num_nodes), check_invariants=False).coalesce()
+    return torch.sparse_coo_tensor(ei.flip(0), w, (num_nodes, num_nodes), check_invariants=False).coalesce().to_sparse_csr()
 
 
 def propagate(model, adj: torch.Tensor) -> torch.Tensor:
-    """``sum_l alpha_l A^l E``, identical to ``model.get_embedding(edge_index)``. Shapes: (U+N, d)."""
+    """``sum_l alpha_l A^l E``, identical to ``model.get_embedding(edge_index)``. Shapes: (U+N, d).
+
+    ``adj`` is symmetric, so the backward of each product reuses it (no transpose per step):
+    the efficient form of LightGCN (precomputed normalised sparse adjacency).
+    """
     x = model.embedding.weight
     out = x * model.alpha[0]
     for k in range(model.num_layers):
-        x = torch.sparse.mm(adj, x)  # (U+N, d)
+        x = symmetric_spmm(adj, x) if torch.is_grad_enabled() else torch.sparse.mm(adj, x)  # (U+N, d)
         out = out + x * model.alpha[k + 1]
     return out
 

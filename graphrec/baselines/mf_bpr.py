@@ -14,19 +14,17 @@ from typing import Any
 import torch
 from torch import nn
 
-from graphrec.baselines.common import (BatchLoss, BPRSampler, EmbeddingScorer, Validator, fit_scorer, generator,
+from graphrec.baselines.common import (TRAINING_DEFAULTS, BatchLoss, BPRSampler, EmbeddingScorer, Validator, fit_scorer, generator,
                                        resolve_params, train_item_mask)
 from graphrec.data.dataset import RecData
 from graphrec.losses import bpr_loss
 
 DEFAULTS: dict[str, Any] = {
+    **{k: v for k, v in TRAINING_DEFAULTS.items() if k != "weight_decay"},
     "dim": 64,
     "lr": 5e-3,
     "reg": 1e-4,  # L2 weight on the batch's embeddings (per example)
-    "batch_size": 4096,
-    "epochs": 200,
     "eval_every": 2,
-    "patience": 5,
 }
 
 

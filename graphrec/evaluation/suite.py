@@ -47,6 +47,8 @@ class SuiteModels:
         remarks: extra report lines.
         teachers: baseline -> the warm model it was distilled from (explains identical warm rows).
         user_attrs: audit-only user attributes (:func:`graphrec.data.users.load_user_attributes`) or None.
+        variants: ablation rows of GraphRec's mechanisms (:mod:`graphrec.evaluation.mechanisms`),
+            evaluated in the cold setting only.
     """
 
     scorers: dict[str, Any]
@@ -57,6 +59,7 @@ class SuiteModels:
     remarks: list[str] = field(default_factory=list)
     teachers: dict[str, str] = field(default_factory=dict)
     user_attrs: Any = None
+    variants: dict[str, Any] = field(default_factory=dict)
 
 
 class _Collected:
@@ -89,6 +92,11 @@ def _evaluate_all(models: SuiteModels, data: RecData, ev: EvalConfig, topk_dir: 
             col.ci[name] = stats.bootstrap_result(res.per_user, ev.bootstrap_samples, ev.ci_level, ev.bootstrap_seed)
         col.beyond[name] = B.beyond_accuracy(res, data, ev.beyond_k, ev.tail_frac)
         col.buckets[name] = B.bucket_recall(res, data, ev.beyond_k, ev.popularity_buckets)
+    for name, scorer in models.variants.items():  # mechanism ablations: cold items only
+        res = evaluate(scorer, data, "test", ("cold",), ev.evaluated_ks, ev.batch_size, index=index, model_name=name,
+                       topk_k=ev.topk_k)
+        write_topk_files(res, data, topk_dir, name)
+        col.results[name] = {s: dict(v) for s, v in res.items()}
     return col
 
 

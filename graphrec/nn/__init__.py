@@ -15,5 +15,6 @@ def build_model(cfg: ModelConfig, num_users: int, num_items: int, modality_dims:
         num_users, num_items, {m: modality_dims[m] for m in cfg.modalities}, dim=cfg.dim, num_layers=cfg.num_layers,
         proj_hidden=cfg.proj_hidden, dropout=cfg.dropout, fusion=cfg.fusion, use_id_embedding=cfg.use_id_embedding,
         id_dropout=cfg.id_dropout, knn_k=cfg.knn_k, knn_temperature=cfg.knn_temperature,
-        knn_modalities=cfg.knn_modalities or None,
+        knn_modalities=cfg.knn_modalities or None, prior_ridge=cfg.prior_ridge,
+        reduce_dim=cfg.reduce_dim,
     )

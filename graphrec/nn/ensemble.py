@@ -6,8 +6,8 @@ several seeds anyway, so the ensemble costs no extra training (``suite.ensemble`
 
 Serving stays one inner product: with member serving spaces ``(u_k, i_k)`` (see
 :meth:`GraphRec.serving_embeddings`), users become ``[u_1, ..., u_M] / M`` and items
-``[i_1, ..., i_M]``, so ``user . item = mean_k u_k . i_k`` = :meth:`score`. New items are
-embedded by every member (:meth:`embed_items` returns vectors in that joint space). The
+``[i_1, ..., i_M]``, so ``user . item = mean_k u_k . i_k`` = :meth:`score`; the members' content
+score terms share one block. New items are embedded by every member (:meth:`serving_items`). The
 run's manifest of members is written and read by :mod:`graphrec.training.manifest`.
 """
 
@@ -63,16 +63,36 @@ class GraphRecEnsemble:
 
     @torch.no_grad()
     def serving_embeddings(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """Joint inner-product space reproducing :meth:`score` (see the module docstring)."""
+        """Joint inner-product space reproducing :meth:`score` (see the module docstring).
+
+        The members' cosine parts are concatenated (users divided by the number of members);
+        their content terms share one content block (the members see the same train data and
+        features), with the members' mean weights on the user side and mean prior/offset on the
+        item side.
+        """
+        d2 = 2 * self.members[0].dim
         parts = [m.serving_embeddings() for m in self.members]
-        users = torch.cat([u for u, _ in parts], 1) / len(parts)
-        return users, torch.cat([i for _, i in parts], 1)
+        M = len(parts)
+        users = torch.cat([u[:, :d2] for u, _ in parts] + [sum(u[:, d2:] for u, _ in parts) / M], 1)
+        items = torch.cat([i[:, :d2] for _, i in parts] + [self._mean_content([i[:, d2:] for _, i in parts])], 1)
+        users[:, : M * d2] /= M
+        return users, items
+
+    @staticmethod
+    def _mean_content(blocks: list[torch.Tensor]) -> torch.Tensor:
+        """Items' content block: ``[x_i, mean_k (w_b,k prior_i + offset_k)]`` (x_i is the same for every member)."""
+        out = blocks[0].clone()
+        out[:, -1] = sum(b[:, -1] for b in blocks) / len(blocks)
+        return out
 
     @torch.no_grad()
     def embed_items(self, features: Features) -> torch.Tensor:
-        """Brand-new items in the joint serving space: each member's cold vector, zero warm part."""
-        out = []
-        for m in self.members:
-            e = m.embed_items(features)  # (N, d) cold part
-            out += [e, torch.zeros_like(e)]
-        return torch.cat(out, 1)
+        """Brand-new items in the joint serving space (as cold catalogue items would be)."""
+        return self.serving_items(features)
+
+    @torch.no_grad()
+    def serving_items(self, features: Features) -> torch.Tensor:
+        """Brand-new items in the joint serving space. Shapes: -> (N, M * 2d + D + 1)"""
+        d2 = 2 * self.members[0].dim
+        parts = [m.serving_items(features) for m in self.members]
+        return torch.cat([p[:, :d2] for p in parts] + [self._mean_content([p[:, d2:] for p in parts])], 1)

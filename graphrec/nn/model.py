@@ -15,9 +15,13 @@ Item side (works for any item, including ones never seen in training):
    collaborative embeddings; ``a`` is learned.
 
 Scores are cosines between the final user embedding and the final item embedding: the
-collaborative embedding for warm items, the cold view for every other item. A new item's
-embedding (:meth:`GraphRec.embed_items`) depends only on its own content and the fixed
-trained state, so it equals what it would have had as a cold catalogue item.
+collaborative embedding for warm items, the cold view for every other item. Items without
+train interactions also get the content score terms of :class:`ContentScores` (the two-hop
+content walk ``user -> train items -> content-similar items`` and a popularity prior regressed
+from content), weighted by a calibration on validation (:mod:`graphrec.recipes.calibrate`). A
+new item's embedding (:meth:`GraphRec.embed_items`, :meth:`GraphRec.serving_items`) depends only
+on its own content and the fixed trained state, so it equals what it would have had as a cold
+catalogue item.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ import torch
 from torch import nn
 
 from graphrec.graph.build import centred_normalised, item_degree, knn_graph_to_sources, normalized_adjacency
+from graphrec.nn.content_scores import ContentScores
 from graphrec.nn.fusion import GatedFusion, MaskedMeanFusion
 from graphrec.nn.gnn import LightGCNPropagation
 from graphrec.nn.projector import ModalityProjector
@@ -50,6 +55,9 @@ class GraphRec(nn.Module):
         knn_k: warm content neighbours per item (0 = no kNN graph; cold view = content).
         knn_temperature: softmax temperature of the kNN message weights.
         knn_modalities: modalities used for kNN similarity (default: all of ``modality_dims``).
+        prior_ridge: ridge strength of the content -> popularity regression (:class:`ContentScores`).
+        reduce_dim: modalities wider than this enter their projector through a fixed PCA to
+            ``reduce_dim`` components fitted on warm items (0 = off): a cheaper first layer.
 
     Shapes:
         score: users (B,) -> (B, num_items)
@@ -73,6 +81,8 @@ class GraphRec(nn.Module):
         knn_k: int = 10,
         knn_temperature: float = 0.05,
         knn_modalities: list[str] | None = None,
+        prior_ridge: float = 1.0,
+        reduce_dim: int = 0,
     ) -> None:
         super().__init__()
         self.num_users, self.num_items, self.dim = num_users, num_items, dim
@@ -80,7 +90,9 @@ class GraphRec(nn.Module):
         self.modality_dims = dict(modality_dims)
         self.knn_modalities = list(knn_modalities or self.modalities)
         self.id_dropout, self.knn_k, self.knn_temperature = id_dropout, knn_k, knn_temperature
-        self.projectors = nn.ModuleDict({m: ModalityProjector(d, dim, proj_hidden, dropout) for m, d in modality_dims.items()})
+        self.reduce = {m: reduce_dim for m, d in modality_dims.items() if 0 < reduce_dim < d}  # modality -> PCA size
+        self.projectors = nn.ModuleDict({m: ModalityProjector(self.reduce.get(m, d), dim, proj_hidden, dropout)
+                                         for m, d in modality_dims.items()})
         self.fusion = GatedFusion(dim) if fusion == "gated" else MaskedMeanFusion()
         self.user_emb = nn.Embedding(num_users, dim)
         self.item_id_emb = nn.Embedding(num_items, dim) if use_id_embedding else None
@@ -92,12 +104,13 @@ class GraphRec(nn.Module):
         # ... and of users when they score warm items (``normalize(u + r_u)``): same stage, same isolation.
         self.warm_user_residual = nn.Parameter(torch.zeros(num_users, dim), requires_grad=False)
         self.propagation = LightGCNPropagation(num_layers)
+        self.content_scores = ContentScores(prior_ridge)
         # Fixed graph state, set by set_graph(): registered (non-persistent) buffers, so .to(device)
         # moves them; checkpoints store the graph *inputs* and rebuild the rest deterministically.
         for name in self._GRAPH_BUFFERS:
             self.register_buffer(name, None, persistent=False)
         for m in dict.fromkeys(self.modalities + self.knn_modalities):
-            for kind in ("x", "mask", "knn_mean"):
+            for kind in ("x", "mask", "knn_mean", "pca", "pca_mean", "xr"):
                 self.register_buffer(f"{kind}__{m}", None, persistent=False)
         #: eval-mode (user, item, collab) embeddings; cleared by train(), set_graph(), residual updates
         self._eval_cache: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None
@@ -115,6 +128,7 @@ class GraphRec(nn.Module):
         nn.init.constant_(self.mix_logit, 0.0)
         nn.init.zeros_(self.warm_residual)
         nn.init.zeros_(self.warm_user_residual)
+        self.content_scores.reset_parameters()
         self._eval_cache = None
 
     # ------------------------------------------------------------------ graph state
@@ -150,17 +164,28 @@ class GraphRec(nn.Module):
         self.adj = normalized_adjacency(self.train_edges, self.num_users, self.num_items)
         # train-fitted centring statistics for the kNN similarity (warm items only)
         feats = self.features
+        for m, k in self.reduce.items():  # fixed PCA of wide modalities, fitted on warm items only
+            x, mask = feats[m]
+            sel = x[mask & self.warm]
+            mean = sel.mean(0) if sel.shape[0] else torch.zeros(x.shape[1], device=x.device)
+            _, _, vh = torch.linalg.svd((sel - mean).double(), full_matrices=False)  # (r, D), r = min(n, D)
+            comp = torch.zeros(x.shape[1], k, dtype=torch.float64, device=x.device)
+            comp[:, : min(k, vh.shape[0])] = vh[:k].T
+            setattr(self, f"pca__{m}", comp.float())
+            setattr(self, f"pca_mean__{m}", mean)
+            setattr(self, f"xr__{m}", (x - mean) @ comp.float())  # the attached catalogue, reduced once
         for m in self.knn_modalities:
             x, mask = feats[m]
             sel = mask & self.warm
             setattr(self, f"knn_mean__{m}", x[sel].mean(0) if sel.any() else torch.zeros(x.shape[1]))
-        self.knn_keys = self._knn_vectors(feats)[self.warm_index]  # (S, D)
+        item_vec = self._knn_vectors(feats)  # (I, D) train-centred content vectors
+        self.knn_keys = item_vec[self.warm_index]  # (S, D)
+        self.content_scores.fit(item_vec, self.train_edges, self.warm, self.num_users)
         pos = torch.full((self.num_items,), -1, dtype=torch.long)
         pos[self.warm_index] = torch.arange(len(self.warm_index))
         if self.knn_k > 0 and len(self.warm_index) > 1:
-            self.knn_idx, self.knn_w = knn_graph_to_sources(
-                self._knn_vectors(feats), self.knn_keys, self.knn_k, self.knn_temperature, exclude=pos
-            )
+            self.knn_idx, self.knn_w = knn_graph_to_sources(item_vec, self.knn_keys, self.knn_k, self.knn_temperature,
+                                                            exclude=pos)
         else:
             self.knn_idx, self.knn_w = None, None
         self._eval_cache = None
@@ -192,13 +217,21 @@ class GraphRec(nn.Module):
             raise RuntimeError("GraphRec: call set_graph(train_edges, features) first")
 
     # ------------------------------------------------------------------ item tower
+    def _projector_input(self, m: str, x: torch.Tensor) -> torch.Tensor:
+        """Features of modality ``m`` as its projector reads them (PCA-reduced when ``m`` is wide)."""
+        if m not in self.reduce:
+            return x
+        if x is getattr(self, f"x__{m}"):  # the attached features: reduced once by set_graph
+            return getattr(self, f"xr__{m}")
+        return (x - getattr(self, f"pca_mean__{m}")) @ getattr(self, f"pca__{m}")  # (N, D) -> (N, k)
+
     def content_views(self, features: Features) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
         """Fused content embedding plus the per-modality views.
 
         Returns:
             ``(content (N, d), mask (N, M), views {m: (N, d)})``.
         """
-        views = {m: self.projectors[m](features[m][0].float()) for m in self.modalities}
+        views = {m: self.projectors[m](self._projector_input(m, features[m][0].float())) for m in self.modalities}
         stacked = torch.stack([views[m] for m in self.modalities], 1)  # (N, M, d)
         mask = torch.stack([features[m][1].bool() for m in self.modalities], 1)  # (N, M)
         return self.fusion(stacked, mask), mask, views
@@ -267,9 +300,15 @@ class GraphRec(nn.Module):
 
     @torch.no_grad()
     def score(self, users: torch.Tensor) -> torch.Tensor:
-        """Cosine scores of users against every catalogue item. Shapes: (B,) -> (B, num_items)."""
+        """Scores of users against every catalogue item. Shapes: (B,) -> (B, num_items).
+
+        Warm items: cosine with the (refined) warm user vector. Other items: cosine plus the
+        calibrated content terms (:class:`ContentScores`; zero before calibration).
+        """
         u, i = self.embeddings()
         s = u[users] @ i.T
+        if self.content_scores.active:
+            s = torch.where(self.warm.unsqueeze(0), s, s + self.content_scores.score(users))
         if bool(self.warm_user_residual.any()):
             s[:, self.warm_index] = self.warm_user_vectors(users) @ i[self.warm_index].T
         return s
@@ -284,17 +323,20 @@ class GraphRec(nn.Module):
     def serving_embeddings(self) -> tuple[torch.Tensor, torch.Tensor]:
         """Embeddings for plain inner-product search that reproduce :meth:`score` exactly.
 
-        Users become ``[u, u_warm]`` and items ``[cold part, 0]`` (cold) or ``[0, warm part]``
-        (warm), so one dot product gives each item the score of its own space. New items from
-        :meth:`embed_items` are cold: pad them with zeros on the right.
+        Users become ``[u, u_warm, w_p * profile_u, 1]`` and items ``[cold part, 0, x_i, w_b *
+        prior_i + offset]`` (cold) or ``[0, warm part, 0, 0]`` (warm), so one dot product gives each
+        item the score of its own space. New items: :meth:`serving_items`.
 
-        Shapes: ``(U, 2d), (I, 2d)``
+        Shapes: ``(U, 2d + D + 1), (I, 2d + D + 1)``
         """
         u, i = self.embeddings()
         warm = self.warm.unsqueeze(-1)
         zero = torch.zeros_like(i)
-        users = torch.cat([u, self.warm_user_vectors(torch.arange(self.num_users))], 1)
-        items = torch.cat([torch.where(warm, zero, i), torch.where(warm, i, zero)], 1)
+        cs = self.content_scores
+        users = torch.cat([u, self.warm_user_vectors(torch.arange(self.num_users, device=u.device)), cs.serving_users()], 1)
+        content = cs.serving_items(cs.item_vec, cs.prior)
+        items = torch.cat([torch.where(warm, zero, i), torch.where(warm, i, zero),
+                           torch.where(warm, torch.zeros_like(content), content)], 1)
         return users, items
 
     @torch.no_grad()
@@ -323,6 +365,18 @@ class GraphRec(nn.Module):
         else:
             cold = content
         return nn.functional.normalize(cold, dim=-1)
+
+    @torch.no_grad()
+    def serving_items(self, features: Features) -> torch.Tensor:
+        """Brand-new items in the space of :meth:`serving_embeddings` (exactly as cold catalogue items).
+
+        Shapes:
+            features[m]: (x (N, D_m), mask (N,)) -> (N, 2d + D + 1)
+        """
+        cold = self.embed_items(features)
+        vec = self._knn_vectors(features)
+        cs = self.content_scores
+        return torch.cat([cold, torch.zeros_like(cold), cs.serving_items(vec, cs.item_prior(vec))], 1)
 
     def score_items(self, users: torch.Tensor, item_emb: torch.Tensor) -> torch.Tensor:
         """Scores of users against given item embeddings (e.g. from :meth:`embed_items`). (B,), (N, d) -> (B, N)."""

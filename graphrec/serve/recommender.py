@@ -238,10 +238,11 @@ class Recommender:
                 raise RuntimeError(f"encoder for {m!r} differs from the one the model was trained with "
                                    f"(fingerprint {feats[m].fingerprint} != {want}); restore the run's encoder config")
         self.last_notes = usable_content(table, feats, self.model.modalities, path, self.encoders_cfg.image.max_pixels)
-        emb = self.model.embed_items({m: (feats[m].x.to(self.device), feats[m].mask.to(self.device))
-                                      for m in self.model.modalities}).cpu()
-        if emb.shape[1] < self.index.emb.shape[1]:  # two-part serving space: new items are cold
-            emb = torch.cat([emb, torch.zeros(emb.shape[0], self.index.emb.shape[1] - emb.shape[1])], 1)
+        inputs = {m: (feats[m].x.to(self.device), feats[m].mask.to(self.device)) for m in self.model.modalities}
+        embed = getattr(self.model, "serving_items", None) or self.model.embed_items
+        emb = embed(inputs).cpu()  # the serving space of a cold catalogue item
+        if emb.shape[1] != self.index.emb.shape[1]:
+            raise RuntimeError(f"new items embed to width {emb.shape[1]}, the serving index has {self.index.emb.shape[1]}")
         self.index.add(table["item_id"].tolist(), emb)
         self.items = pd.concat([self.items, table.set_index("item_id", drop=False)])
         if persist and self.serve_dir is not None:

@@ -68,6 +68,11 @@ def load_models(cfg: Config, paths: RunPaths, data, log=print):
         models.scorers[name] = move_scorer(load_checkpoint(files[name]), device)
         models.seed_names.append(name)
         models.histories[name] = _history(paths.model_dir(seed, first))
+        calib = ModelPaths(paths.model_dir(seed, first)).calibration
+        if seed == first and calib.exists():
+            from graphrec.evaluation.mechanisms import mechanism_variants
+
+            models.variants = mechanism_variants(models.scorers[name], json.loads(calib.read_text()))
     if cfg.suite.ensemble and len(cfg.suite.seeds) > 1:
         ens, why = load_ensemble(paths.ensemble_manifest)
         if ens is None:

@@ -23,7 +23,7 @@ from graphrec.signatures import file_signature
 from graphrec.stages.base import run_stage
 from graphrec.stages.data import check_training_data, load_data
 
-GRAPHREC_CODE = ("graphrec.recipes.graphrec", "graphrec.recipes.refine")
+GRAPHREC_CODE = ("graphrec.recipes.graphrec", "graphrec.recipes.refine", "graphrec.recipes.calibrate")
 SCORER_FILE = "scorer.pt"
 
 
@@ -64,6 +64,7 @@ def _train_graphrec_dir(name: str, out, data, model_cfg, train_cfg, inputs: dict
                         progress: bool, execution: Execution = Execution()) -> dict:
     from graphrec.devices import resolve_device
     from graphrec.recipes.graphrec import train_graphrec
+    from graphrec.recipes.calibrate import calibrate_checkpoint
     from graphrec.recipes.refine import refine_checkpoint
 
     mp = ModelPaths(out)
@@ -84,6 +85,7 @@ def _train_graphrec_dir(name: str, out, data, model_cfg, train_cfg, inputs: dict
             _, history = train_graphrec(data, model_cfg, train_cfg, out, validator, progress=progress, resume=resume,
                                         device=device)
         refine_checkpoint(out, data, validator, progress, device=device)
+        calibrate_checkpoint(out, data, validator, progress)
         key = f"val/{train_cfg.val_setting}/{train_cfg.val_metric}"
         scored = [h for h in history if key in h]
         best = max(scored, key=lambda h: h[key], default={})

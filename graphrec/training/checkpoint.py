@@ -97,7 +97,8 @@ def load_checkpoint(path: str | Path, return_state: bool = False):
         res = model.load_state_dict(state["model"], strict=False)
     except (KeyError, TypeError, ValueError, RuntimeError) as exc:
         raise DataError(path, f"checkpoint does not rebuild a model ({type(exc).__name__}: {exc}); {RETRAIN}") from None
-    optional = {"warm_residual", "warm_user_residual"}  # absent from checkpoints written before warm refinement
+    optional = {"warm_residual", "warm_user_residual",  # written before warm refinement / content terms existed
+                "content_scores.profile_weight", "content_scores.prior_weight", "content_scores.cold_offset"}  # absent from checkpoints written before warm refinement
     if res.unexpected_keys or set(res.missing_keys) - optional:
         raise DataError(path, f"checkpoint does not match the model: missing {sorted(set(res.missing_keys) - optional)}, "
                         f"unexpected {sorted(res.unexpected_keys)}; {RETRAIN}")
@@ -108,4 +109,5 @@ def load_checkpoint(path: str | Path, return_state: bool = False):
     model.model_config = cfg
     model.checkpoint_info = {k: state[k] for k in ("step", "epoch", "best_metric", "graphrec_version")}
     model.checkpoint_info["warm_refined"] = bool(state.get("warm_refined", False))
+    model.checkpoint_info["calibrated"] = bool(state.get("calibrated", False))
     return (model, state) if return_state else model

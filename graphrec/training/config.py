@@ -49,6 +49,10 @@ class TrainConfig(StrictConfig):
     tensorboard: bool = opt(True, help="Write TensorBoard scalars under <out_dir>/tb.")
     warm_refine_epochs: int = opt(30, help="After early stopping on cold validation: epochs of the warm refinement stage, which fits a post-propagation residual of warm items with everything else frozen (cold-item scores cannot change) and keeps the best warm-validation NDCG@20 (0 = off).")
     warm_refine_lr: float = opt(0.01, help="Adam learning rate of the warm refinement stage.")
+    calibrate: bool = opt(True, help="After training (and warm refinement): choose the weights of the cold-item content score terms (content walk, popularity prior) on cold validation and a cold/warm score offset on hybrid validation (graphrec.recipes.calibrate). Off = the plain GNN score.")
+    calibrate_profile: list[float] = opt([0.0, 0.5, 1.0, 2.0, 4.0], help="Calibration grid of the content-walk weight (relative to the spread of the GNN scores).")
+    calibrate_prior: list[float] = opt([0.0, 0.25, 0.5, 1.0, 2.0], help="Calibration grid of the popularity-prior weight (standardised prior, relative to the spread of the GNN scores).")
+    calibrate_offset: list[float] = opt([-2.0, -1.0, -0.5, 0.0, 0.5, 1.0, 2.0], help="Calibration grid of the cold-item score offset in hybrid lists (units of the GNN score spread); empty = no offset.")
     warm_refine_patience: int = opt(2, help="Warm refinement stops after this many epochs without warm-validation improvement.")
     # --- self-supervised / auxiliary objectives (issue 8); their weights are in loss_weights (see its help)
     modality_dropout: float = opt(0.0, help="Training-time probability of dropping each present modality of each item in the forward pass (an item keeps >= 1).")
@@ -112,6 +116,9 @@ class TrainConfig(StrictConfig):
         bad = [v for v in self.barlow_views if v not in ("user", "item")]
         if bad or not self.barlow_views:
             raise ConfigError(f"barlow_views: must be a non-empty subset of ['user', 'item'], got {self.barlow_views}")
+        for name in ("calibrate_profile", "calibrate_prior"):
+            if not getattr(self, name) or any(v < 0 for v in getattr(self, name)):
+                raise ConfigError(f"{name}: need a non-empty list of weights >= 0, got {getattr(self, name)}")
         if not 0.0 < self.weighting_down <= 1.0 or self.weighting_up < 1.0:
             raise ConfigError(f"weighting_down/weighting_up: need 0 < down <= 1 <= up, got {self.weighting_down}, {self.weighting_up}")
 

@@ -1,0 +1,60 @@
+"""What each of GraphRec's cold-start mechanisms is worth, read from its validation calibration.
+
+The calibration step (:mod:`graphrec.recipes.calibrate`) records the cold-validation value of
+every grid point of the content-term weights. From that record alone (validation data) this
+module derives the model each ablation would have selected, and scores it without retraining:
+
+* ``graphrec-gnn``: the GNN score alone (content walk and popularity prior off);
+* ``graphrec-no_walk``: the best calibration with the content walk off;
+* ``graphrec-no_prior``: the best calibration with the popularity prior off.
+
+They are evaluated in the cold setting, next to ``graphrec`` (everything on).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+VARIANTS = {"graphrec-gnn": lambda p: p["profile"] == 0 and p["prior"] == 0,
+            "graphrec-no_walk": lambda p: p["profile"] == 0,
+            "graphrec-no_prior": lambda p: p["prior"] == 0}
+
+
+class WithContentWeights:
+    """``model`` scored with other content-term weights (the model's own are restored after each call).
+
+    Shapes:
+        score: (B,) -> (B, I)
+    """
+
+    supports_cold = True
+
+    def __init__(self, model, profile_weight: float, prior_weight: float, cold_offset: float = 0.0) -> None:
+        self.model, self.weights = model, (profile_weight, prior_weight, cold_offset)
+
+    @torch.no_grad()
+    def score(self, users: torch.Tensor) -> torch.Tensor:
+        cs = self.model.content_scores
+        saved = (float(cs.profile_weight), float(cs.prior_weight), float(cs.cold_offset))
+        cs.set_weights(*self.weights)
+        try:
+            return self.model.score(users)
+        finally:
+            cs.set_weights(*saved)
+
+
+def mechanism_variants(model, record: dict[str, Any]) -> dict[str, WithContentWeights]:
+    """The ablation scorers a calibration record supports (empty when it has no grid)."""
+    grid = record.get("grid") or []
+    if not grid:
+        return {}
+    s, s_p = record["cos_spread"], record["profile_spread"]
+    out = {}
+    for name, keep in VARIANTS.items():
+        pts = [g for g in grid if keep(g)]
+        if pts:
+            best = max(pts, key=lambda g: g["value"])
+            out[name] = WithContentWeights(model, best["profile"] * s / s_p, best["prior"] * s, 0.0)
+    return out

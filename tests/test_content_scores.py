@@ -1,0 +1,136 @@
+"""GraphRec's content score terms: definitions, calibration on validation, serving equality."""
+
+import pytest
+import torch
+from synthetic import make_synthetic, train
+
+from graphrec.nn import ModelConfig, build_model
+from graphrec.nn.ensemble import GraphRecEnsemble
+from graphrec.recipes.calibrate import calibrate
+from graphrec.recipes.graphrec import model_features
+from graphrec.training import TrainConfig
+
+MC = ModelConfig(dim=8, proj_hidden=16, num_layers=1, knn_k=3)
+
+
+@pytest.fixture(scope="module")
+def data():
+    return make_synthetic(num_users=40, num_items=60, seed=5)
+
+
+@pytest.fixture(scope="module")
+def models(data, tmp_path_factory):
+    root = tmp_path_factory.mktemp("cs")
+    out = []
+    for seed in (0, 1):
+        tc = TrainConfig(seed=seed, epochs=2, batch_size=64, num_negatives=8, tensorboard=False, warm_refine_epochs=1)
+        out.append(train(data, MC, tc, root / f"m{seed}")[0])
+    return out
+
+
+def _attached(data):
+    feats = model_features(data, MC.modalities)
+    m = build_model(MC, data.num_users, data.num_items, {k: v[0].shape[1] for k, v in feats.items()})
+    m.set_graph(data.train, feats)
+    return m.eval()
+
+
+def test_profile_term_is_content_knn_and_prior_is_the_ridge_fit(data):
+    from graphrec.baselines import fit_baseline
+
+    m = _attached(data)
+    knn = fit_baseline("content_knn", data, {"text_weight": 0.5})
+    users = torch.arange(data.num_users)
+    torch.testing.assert_close(m.content_scores.profile_scores(users), knn.score(users), atol=1e-5, rtol=1e-5)
+    cs = m.content_scores
+    warm = m.warm
+    x, y = cs.item_vec[warm].double(), torch.log1p(torch.bincount(data.train[1], minlength=data.num_items)[warm].double())
+    w = torch.linalg.solve(x.T @ x + MC.prior_ridge * torch.eye(x.shape[1], dtype=torch.float64), x.T @ (y - y.mean()))
+    raw = cs.item_vec.double() @ w + y.mean()
+    torch.testing.assert_close(cs.prior.double(), (raw - raw[warm].mean()) / raw[warm].std(), atol=1e-4, rtol=1e-4)
+    # warm items' popularity is what the prior learnt: positively correlated on train items
+    assert torch.corrcoef(torch.stack([cs.prior[warm].double(), y]))[0, 1] > 0
+
+
+def test_terms_change_only_non_warm_items_and_serving_reproduces_them(data, models):
+    m = models[0]
+    users = torch.arange(data.num_users)
+    before = m.score(users).clone()
+    m.content_scores.set_weights(0.7, 0.3, -0.2)
+    after = m.score(users)
+    torch.testing.assert_close(after[:, m.warm], before[:, m.warm])
+    assert not torch.allclose(after[:, ~m.warm], before[:, ~m.warm])
+    u, i = m.serving_embeddings()
+    torch.testing.assert_close(u @ i.T, after, rtol=1e-5, atol=1e-5)
+    cold = data.cold_test_items
+    feats = model_features(data, MC.modalities)
+    new = m.serving_items({k: (x[cold], mask[cold]) for k, (x, mask) in feats.items()})
+    torch.testing.assert_close(new, i[cold], rtol=1e-5, atol=1e-5)  # a new item = its cold catalogue self
+    m.content_scores.set_weights(0.0, 0.0, 0.0)
+
+
+def test_ensemble_serving_with_calibrated_members(data, models):
+    models[0].content_scores.set_weights(0.5, 0.2, 0.1)
+    models[1].content_scores.set_weights(1.0, 0.0, -0.3)
+    ens = GraphRecEnsemble(models)
+    users = torch.arange(data.num_users)
+    u, i = ens.serving_embeddings()
+    torch.testing.assert_close(u @ i.T, ens.score(users), rtol=1e-5, atol=1e-5)
+    cold = data.cold_test_items
+    feats = model_features(data, MC.modalities)
+    torch.testing.assert_close(ens.serving_items({k: (x[cold], mk[cold]) for k, (x, mk) in feats.items()}), i[cold],
+                               rtol=1e-5, atol=1e-5)
+    for m in models:
+        m.content_scores.set_weights(0.0, 0.0, 0.0)
+
+
+def test_calibration_takes_the_best_validation_point(data, models):
+    m = models[0]
+    cfg = TrainConfig(calibrate_profile=[0.0, 1.0, 2.0], calibrate_prior=[0.0, 0.5], calibrate_offset=[-1.0, 0.0, 1.0])
+
+    def scripted(model, settings):  # prefers profile weight 1, prior 0.5, offset -1 (by their actual values)
+        cs = model.content_scores
+        if settings == ("cold",):
+            return {"cold/ndcg@20": -abs(float(cs.profile_weight) - p_target) - abs(float(cs.prior_weight) - b_target)}
+        return {"hybrid/ndcg@20": -abs(float(cs.cold_offset) - d_target)}
+
+    from graphrec.recipes.calibrate import score_spreads
+
+    s, s_p = score_spreads(m, seed=0)
+    p_target, b_target, d_target = 1.0 * s / s_p, 0.5 * s, -1.0 * s
+    rec = calibrate(m, cfg, scripted)
+    assert rec["chosen"] == {"profile": 1.0, "prior": 0.5, "offset": -1.0}
+    assert len(rec["grid"]) == 6 and len(rec["offsets"]) == 3
+    m.content_scores.set_weights(0.0, 0.0, 0.0)
+
+
+def test_calibration_without_cold_validation_leaves_the_gnn_score(data, models):
+    rec = calibrate(models[0], TrainConfig(), lambda model, settings: {})
+    assert "no cold-validation positives" in rec["note"] and not models[0].content_scores.active
+
+
+def test_trained_and_calibrated_checkpoint_keeps_its_weights(data, tmp_path):
+    from graphrec.training import load_checkpoint
+
+    tc = TrainConfig(epochs=2, batch_size=64, num_negatives=8, tensorboard=False, warm_refine_epochs=0)
+    model, _ = train(data, MC, tc, tmp_path)
+    again = load_checkpoint(tmp_path / "checkpoint.pt")
+    assert again.checkpoint_info["calibrated"] and (tmp_path / "calibration.json").exists()
+    users = torch.arange(data.num_users)
+    torch.testing.assert_close(again.score(users), model.score(users))
+
+
+def test_mechanism_variants_follow_the_validation_grid(data, models):
+    from graphrec.evaluation.mechanisms import mechanism_variants
+
+    rec = {"cos_spread": 2.0, "profile_spread": 4.0,
+           "grid": [{"profile": 0.0, "prior": 0.0, "value": 0.1}, {"profile": 1.0, "prior": 0.0, "value": 0.3},
+                    {"profile": 0.0, "prior": 0.5, "value": 0.2}, {"profile": 1.0, "prior": 0.5, "value": 0.4}]}
+    v = mechanism_variants(models[0], rec)
+    assert v["graphrec-gnn"].weights == (0.0, 0.0, 0.0)
+    assert v["graphrec-no_walk"].weights == (0.0, 0.5 * 2.0, 0.0)
+    assert v["graphrec-no_prior"].weights == (1.0 * 2.0 / 4.0, 0.0, 0.0)
+    users = torch.arange(5)
+    before = models[0].score(users)
+    s = v["graphrec-no_prior"].score(users)
+    assert not torch.allclose(s, before) and torch.equal(models[0].score(users), before)  # weights restored
