@@ -1,9 +1,9 @@
-"""Fairness and exposure audit of an already evaluated run, without re-running the suite.
+"""Fairness and exposure audit of an already trained run, without re-running the suite.
 
-Loads the run's GraphRec checkpoints (``model/``, ``model_seed<N>/``, the seed ensemble when
-``ensemble.json`` is current) and re-fits the baselines with the parameters recorded in
-``evaluation/baselines_tuning.json`` (same seed, no new tuning), evaluates each on the test
-files with ``evaluate(..., per_user=True)`` and runs
+Loads what ``graphrec train`` wrote through :func:`graphrec.stages.load_models` (the GraphRec
+checkpoints ``model/`` and ``model_seed<N>/``, the seed ensemble of ``ensemble.json`` when it is
+current, and the trained baselines under ``baselines/<name>/``; nothing is refitted), evaluates
+each on the test files with ``evaluate(..., per_user=True)`` and runs
 :func:`graphrec.evaluation.fairness.run_fairness`: writes ``fairness.json``, the three PNG plots
 and ``fairness.md`` (the report section) to ``--out`` (default ``<run_dir>/fairness``).
 
@@ -16,7 +16,6 @@ Run: ``python benchmarks/fairness_audit.py --config configs/notebook.yaml [--set
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
@@ -33,38 +32,28 @@ def main(argv: list[str] | None = None) -> dict:
     a = p.parse_args(argv)
 
     from graphrec import stages
-    from graphrec.baselines import fit_baseline
-    from graphrec.baselines.common import num_threads
     from graphrec.config import load_config
     from graphrec.data.users import load_user_attributes
     from graphrec.evaluation.fairness import run_fairness
     from graphrec.evaluation.protocol import evaluate
-    from graphrec.training.checkpoint import load_checkpoint
+    from graphrec.training.manifest import load_ensemble
 
     cfg = load_config(a.config, a.overrides)
+    ensemble = cfg.suite.ensemble and len(cfg.suite.seeds) > 1
+    if ensemble:
+        ens, why = load_ensemble(cfg.paths.ensemble_manifest)
+        if ens is None:
+            print(f"skipping the ensemble: {why}")
+            ensemble = False
+    cfg = cfg.replace(suite=cfg.suite.replace(oracle=False, ensemble=ensemble,
+                                              baselines=cfg.suite.baselines and not a.no_baselines))
     ev = cfg.eval
     out = Path(a.out) if a.out else cfg.paths.root / "fairness"
     t0 = time.time()
     features = stages.stage_encode(cfg, progress=False, log=lambda m: None)
     data = stages.load_data(cfg, features)
-    scorers: dict = {"graphrec": load_checkpoint(cfg.paths.model / "checkpoint.pt")}
-    for s in cfg.suite.seeds[1:]:
-        ck = cfg.paths.root / f"model_seed{s}" / "checkpoint.pt"
-        if ck.exists():
-            scorers[f"graphrec_seed{s}"] = load_checkpoint(ck)
-    if (cfg.paths.root / "ensemble.json").exists():
-        from graphrec.nn.ensemble import load_ensemble
-
-        ens, why = load_ensemble(cfg.paths.root)
-        if ens is not None:
-            scorers["graphrec_ensemble"] = ens
-        else:
-            print(f"skipping the ensemble: {why}")
-    tuning = cfg.paths.evaluation / "baselines_tuning.json"
-    if not a.no_baselines and tuning.exists():
-        for name, r in json.loads(tuning.read_text()).items():
-            with num_threads(cfg.baselines.num_threads):
-                scorers[name] = fit_baseline(name, data, r.get("params") or {}, cfg.baselines.seed, progress=False)
+    models, _ = stages.load_models(cfg, cfg.paths, data, log=lambda m: None)
+    scorers = models.scorers
     t_fit = time.time() - t0
     results = {name: evaluate(sc, data, "test", ev.settings, ev.ks, ev.batch_size, per_user=True)
                for name, sc in scorers.items()}
@@ -77,7 +66,7 @@ def main(argv: list[str] | None = None) -> dict:
     (out / "fairness.md").write_text(md + "\n")
     t_all = time.time() - t0
     print(md)
-    print(f"\nwrote {out}/fairness.json, fairness.md and plots; load+fit {t_fit:.1f}s, evaluate {t_eval:.1f}s, "
+    print(f"\nwrote {out}/fairness.json, fairness.md and plots; load {t_fit:.1f}s, evaluate {t_eval:.1f}s, "
           f"audit + re-ranking curves {t_all - t_fit - t_eval:.1f}s")
     return {"out": str(out), "seconds": round(t_all, 1)}
 

@@ -28,6 +28,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from data_prep import run_prepare
 from graphrec.data.config import DataConfig
 from graphrec.data.fields import extra_text_fields, template_field  # noqa: F401 (re-exported)
 from graphrec.data.new_items import raw_view, renamed, strict_prepared
@@ -178,14 +179,7 @@ def main(argv: list[str] | None = None) -> int:
         image_col=a.image_col, genres_col=a.genres_col, min_user_interactions=a.min_user_interactions,
         users_file=Path(a.users) if a.users else None, user_id_col=a.user_id_col,
         user_attribute_cols=a.user_attribute_cols)
-    try:
-        report = prepare(spec, a.out)
-    except DataError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    print(report.summary())
-    print(f"wrote {a.out}")
-    return 0
+    return run_prepare(lambda: prepare(spec, a.out), a.out)
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from data_prep import run_prepare
 from graphrec.data.fields import ML1M_EXTRA
 from graphrec.data.report import DataError, PrepReport
 from graphrec.data.tables import TableSpec, build_canonical, canonical_items, read_table, write_prepared
@@ -103,14 +104,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--min-user-interactions", type=int, default=2)
     p.add_argument("--max-items", type=int, default=0, help="keep a seeded random sample of this many items (0 = all)")
     a = p.parse_args(argv)
-    try:
-        report = prepare(a.source, a.out, a.min_user_interactions, a.max_items)
-    except DataError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    print(report.summary())
-    print(f"wrote {a.out}")
-    return 0
+    return run_prepare(lambda: prepare(a.source, a.out, a.min_user_interactions, a.max_items), a.out)
 
 
 if __name__ == "__main__":

@@ -257,7 +257,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     data = load_data(cfg, features)
     model_cfg = cfg.model.restricted_to(data.features)
-    out = Path(a.out) if a.out else cfg.paths.root / "ablation"
+    out = Path(a.out) if a.out else cfg.paths.ablation
     cmd = "graphrec ablation " + " ".join(argv if argv is not None else __import__("sys").argv[1:])
     header = (f"# Objective ablation\n\nCommand: `{cmd}`\n\nData: {cfg.paths.root} ({data.num_users} users, "
               f"{data.num_items} items, {data.train.shape[1]} train edges); features: "

@@ -24,6 +24,13 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--force", action="store_true", help="redo the stage even if its outputs are up to date")
 
 
+def _command(sub, name: str, help_: str, description: str | None = None) -> argparse.ArgumentParser:
+    """A subcommand that reads the run config (``--config``, ``--set``, ``--force``)."""
+    p = sub.add_parser(name, help=help_, description=description)
+    _common(p)
+    return p
+
+
 def _positive_int(text: str) -> int:
     try:
         value = int(text)
@@ -75,8 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
                   "the warm oracle, the baselines (tuned on validation)"),
         ("evaluate", "evaluate the trained models once on test: metrics.json, top-K files, report, plots"),
     ]:
-        sp = sub.add_parser(name, help=help_, description=help_)
-        _common(sp)
+        sp = _command(sub, name, help_, help_)
         sp.add_argument("--no-progress", action="store_true", help="hide progress bars")
         if name in ("train", "run"):
             sp.add_argument("--nproc", type=int, default=1, metavar="N",
@@ -87,10 +93,9 @@ def build_parser() -> argparse.ArgumentParser:
                             help="where missing features are encoded: local (this process) or ray (Ray Data actors; "
                                  "the scale extra; cluster: --set encoders.ray_address=auto|ray://host:10001); "
                                  "overrides encoders.engine")
-    r = sub.add_parser("recommend", help="print the top-K items for users of a trained run",
-                       description="print the top-K items (titles and scores) for users of a trained run, "
-                                   "excluding what they already interacted with")
-    _common(r)
+    r = _command(sub, "recommend", "print the top-K items for users of a trained run",
+                 "print the top-K items (titles and scores) for users of a trained run, excluding what they already "
+                 "interacted with")
     r.add_argument("--user", "-u", action="append", required=True, help="user id (repeatable)")
     r.add_argument("--k", "-k", type=_positive_int, default=10, help="number of items, >= 1 (default: 10)")
     r.add_argument("--include-seen", action="store_true",
@@ -100,10 +105,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="exposure-aware re-ranking: lambda >= 0 moves popular items down and cold/new items up "
                         "(0 = the model's ranking; graphrec evaluate reports the curve and the lambda chosen on "
                         "validation in fairness.json)")
-    a = sub.add_parser("add-items", help="add new items (CSV) to a trained run without retraining",
-                       description="embed new items from content alone (CSV: item_id, text and/or "
-                                   "title/genres/plot..., optional image_path) and make them recommendable")
-    _common(a)
+    a = _command(sub, "add-items", "add new items (CSV) to a trained run without retraining",
+                 "embed new items from content alone (CSV: item_id, text and/or title/genres/plot..., optional "
+                 "image_path) and make them recommendable")
     a.add_argument("csv", help="CSV of new items")
     for sp in (r, a):
         sp.add_argument("--model", choices=["auto", "single", "ensemble"], default="auto",
@@ -119,18 +123,16 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("init", help="propose a commented config from an interactions file and an items file "
                    "(graphrec init --help)", add_help=False)
     sub.add_parser("serve", help="serve a trained run over HTTP, with a page (graphrec serve --help)", add_help=False)
-    b = sub.add_parser("benchmark", help="item k-fold benchmark: every model on R item splits, paired statistics",
-                       description="item k-fold benchmark (section `benchmark` of the config): each run trains and "
-                                   "evaluates GraphRec and every baseline on its own item split; writes "
-                                   "<run_dir>/benchmark/{summary.json,report.md}. Resumable: rerun the same command.")
-    _common(b)
+    b = _command(sub, "benchmark", "item k-fold benchmark: every model on R item splits, paired statistics",
+                 "item k-fold benchmark (section `benchmark` of the config): each run trains and evaluates GraphRec "
+                 "and every baseline on its own item split; writes <run_dir>/benchmark/{summary.json,report.md}. "
+                 "Resumable: rerun the same command.")
     b.add_argument("--runs", type=int, default=None, help="number of runs (default: benchmark.runs)")
     b.add_argument("--only-run", type=int, default=None, help="train and evaluate this run only (used by the workers)")
     b.add_argument("--threads", type=int, default=None, help="torch threads of this process (default: benchmark.threads)")
     b.add_argument("--summary-only", action="store_true", help="only recompute summary.json and report.md from the runs")
     b.add_argument("--no-progress", action="store_true", help="hide progress bars")
-    c = sub.add_parser("config", help="print the effective config, or the reference of every option")
-    _common(c)
+    c = _command(sub, "config", "print the effective config, or the reference of every option")
     c.add_argument("--reference", action="store_true", help="print the Markdown reference of all options")
     return p
 
@@ -148,32 +150,34 @@ def main(argv: list[str] | None = None) -> int:
     if argv and argv[0] == "ablation":
         from graphrec.ablation import main as ablation_main
 
-        try:
-            return ablation_main(argv[1:])
-        except (ConfigError, DataError) as exc:
-            print(f"graphrec ablation: error: {exc}", file=sys.stderr)
-            return 2
-        except OSError as exc:
-            print(f"graphrec ablation: error: {_os_error(exc)}", file=sys.stderr)
-            return 2
+        return _guarded("ablation", lambda: ablation_main(argv[1:]))
     args = build_parser().parse_args(argv)
     if getattr(args, "engine", None):
         args.overrides.append(f"encoders.engine={args.engine}")
-    try:
+
+    def run() -> int:
         cfg = load_config(args.config, args.overrides)
         if args.command in WRITING:
             check_run_dir(cfg.run_dir)
         return _dispatch(args, cfg)
+
+    return _guarded(args.command, run)
+
+
+def _guarded(command: str, run) -> int:
+    """``run()``; bad input (config, data, a file that cannot be read or written) is one line naming it and exit 2."""
+    try:
+        return run()
     except (ConfigError, DataError) as exc:
-        print(f"graphrec {args.command}: error: {exc}", file=sys.stderr)
+        print(f"graphrec {command}: error: {exc}", file=sys.stderr)
         return 2
     except BrokenPipeError:  # e.g. `graphrec config | head`
         return 0
     except OSError as exc:  # a file or directory that cannot be read or written: named, no traceback
-        print(f"graphrec {args.command}: error: {_os_error(exc)}", file=sys.stderr)
+        print(f"graphrec {command}: error: {_os_error(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print(f"graphrec {args.command}: interrupted", file=sys.stderr)
+        print(f"graphrec {command}: interrupted", file=sys.stderr)
         return 130
 
 

@@ -64,8 +64,14 @@ def _module_file(name: str) -> Path | None:
     return None
 
 
-def module_imports(name: str) -> set[str]:
-    """graphrec modules imported anywhere in module ``name`` (top level or inside functions)."""
+def module_imports(name: str, roots: tuple[str, ...] = ("graphrec",)) -> set[str]:
+    """Modules under ``roots`` imported anywhere in module ``name`` (top level or inside functions).
+
+    Args:
+        name: dotted module name, e.g. ``"graphrec.serve.recommender"``.
+        roots: top-level packages whose modules count (default graphrec only; the import-layer
+            test also follows ``data_prep``).
+    """
     path = _module_file(name)
     if path is None:
         return set()
@@ -74,7 +80,7 @@ def module_imports(name: str) -> set[str]:
     out: set[str] = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
-            out.update(a.name for a in node.names if a.name.split(".")[0] == "graphrec")
+            out.update(a.name for a in node.names if a.name.split(".")[0] in roots)
         elif isinstance(node, ast.ImportFrom):
             if node.level:  # relative import
                 base = name.split(".") if is_pkg else name.split(".")[:-1]
@@ -82,7 +88,7 @@ def module_imports(name: str) -> set[str]:
                 mod = ".".join(base + ([node.module] if node.module else []))
             else:
                 mod = node.module or ""
-            if mod.split(".")[0] != "graphrec":
+            if mod.split(".")[0] not in roots:
                 continue
             out.add(mod)
             for a in node.names:  # `from graphrec.x import y` may name a submodule y

@@ -16,7 +16,7 @@ from graphrec.evaluation.fairness import (activity_groups, attribute_groups, cho
                                           rerank_curve, run_fairness, setting_exposure, spearman)
 from graphrec.evaluation.index import setting_specs
 from graphrec.evaluation.protocol import evaluate
-from graphrec.serve.rerank import RerankedScorer, penalize, popularity_term, rerank_topk
+from graphrec.rerank import RerankedScorer, penalize, popularity_term, rerank_topk
 from synthetic import FixedScorer, make_synthetic
 
 

@@ -162,6 +162,15 @@ def canonical_items(raw: pd.DataFrame, spec: TableSpec, report: PrepReport) -> p
     return out.reset_index(drop=True)
 
 
+def _numbers(raw: pd.DataFrame, col: str, what: str, path: Path) -> pd.Series:
+    """``raw[col]`` as numbers, or a DataError naming the first row whose ``what`` is not a number."""
+    values = pd.to_numeric(raw[col], errors="coerce")
+    bad = values.isna()
+    if bad.any():
+        raise DataError(path, f"{what} {raw[col][bad].iloc[0]!r} is not a number", row=_rows(bad)[0], field=col)
+    return values
+
+
 def canonical_interactions(raw: pd.DataFrame, spec: TableSpec, items: pd.DataFrame,
                            dropped_items: set[str], report: PrepReport) -> pd.DataFrame:
     """Check and convert the raw interactions table (see module docstring)."""
@@ -174,18 +183,9 @@ def canonical_interactions(raw: pd.DataFrame, spec: TableSpec, items: pd.DataFra
             raise DataError(f, "empty id", row=_rows(bad)[0], field=col)
     df = pd.DataFrame({"user_id": users, "item_id": its, "_row": raw.index + 2})
     if spec.timestamp_col:
-        ts = pd.to_numeric(raw[spec.timestamp_col], errors="coerce")
-        bad = ts.isna()
-        if bad.any():
-            raise DataError(f, f"timestamp {raw[spec.timestamp_col][bad].iloc[0]!r} is not a number",
-                            row=_rows(bad)[0], field=spec.timestamp_col)
-        df["timestamp"] = ts.to_numpy()
+        df["timestamp"] = _numbers(raw, spec.timestamp_col, "timestamp", f).to_numpy()
     if spec.rating_col:
-        r = pd.to_numeric(raw[spec.rating_col], errors="coerce")
-        bad = r.isna()
-        if bad.any():
-            raise DataError(f, f"rating {raw[spec.rating_col][bad].iloc[0]!r} is not a number",
-                            row=_rows(bad)[0], field=spec.rating_col)
+        r = _numbers(raw, spec.rating_col, "rating", f)
         low = (r < spec.rating_threshold).to_numpy()
         if low.any():
             report.skip("below_rating_threshold", int(low.sum()))

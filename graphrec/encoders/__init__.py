@@ -17,10 +17,10 @@ from graphrec.encoders.base import (
 from graphrec.encoders.clip import OpenCLIPImageEncoder, OpenCLIPTextEncoder, load_open_clip
 from graphrec.encoders.config import DEFAULT_TEMPLATE, EncodersConfig, ImageEncoderConfig, TextEncoderConfig
 from graphrec.encoders.efficientnet import EfficientNetLite0Encoder, map_lite0_state_dict
+from graphrec.encoders.engine import encode_items
 from graphrec.encoders.images import ImageEncoderBase, load_rgb
 from graphrec.encoders.mpnet import MPNetEncoder, ensure_mpnet
-from graphrec.encoders.mpnet import MPNetEncoder, ensure_mpnet
-from graphrec.encoders.pipeline import check_items, encode_items, encode_items_local, encoder_from_config
+from graphrec.encoders.pipeline import check_items, encode_items_local, encoder_from_config
 from graphrec.encoders.ray_engine import encode_items_ray
 from graphrec.encoders.store import FeatureStore, StoredFeatures
 from graphrec.encoders.text import SentenceTransformerEncoder, TextEncoderBase, build_texts, parse_template

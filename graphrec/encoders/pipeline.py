@@ -1,4 +1,10 @@
-"""``encode_items``: config -> encoders -> feature store -> :class:`ItemFeatures` + encode report."""
+"""Encoding in this process: config -> encoders -> feature store -> :class:`ItemFeatures` + encode report.
+
+:func:`encode_items_local` encodes every enabled modality; :func:`encode_modality` is one
+modality's store lookup, encoding of the missing rows (in this process, or through a ``compute``
+the Ray engine supplies) and merged write. :func:`graphrec.encoders.engine.encode_items` picks the
+engine; this module does not know the Ray engine (which builds on it).
+"""
 
 from __future__ import annotations
 
@@ -87,74 +93,22 @@ def encode_modality(items: pd.DataFrame, ids: list[str], modality: str, encoder:
     fp = encoder.fingerprint()
     keys = encoder.input_keys(items)
     stored, ignored = store.load(modality, registry_name, fp)
-    pos: dict[str, int] = {}
-    if stored is not None:
-        pos = {i: k for k, i in enumerate(stored.item_ids)}
+    pos = {i: k for k, i in enumerate(stored.item_ids)} if stored is not None else {}
     reuse = [stored is not None and i in pos and stored.input_keys[pos[i]] == key for i, key in zip(ids, keys)]
     todo = [r for r, ok in enumerate(reuse) if not ok]
-    n = len(ids)
     notes: dict[str, str] = dict(stored.meta.get("notes", {})) if stored is not None else {}
-    changed = False
-    new_x = new_mask = None
-    new_status: list[str] = []
-    if todo:
-        res = (compute or encoder.encode)(items.iloc[todo].reset_index(drop=True), progress)
-        if res.x.shape[0] != len(todo) or res.mask.shape != (len(todo),) or len(res.status) != len(todo):
-            raise RuntimeError(f"encoder {registry_name} returned {tuple(res.x.shape)} for {len(todo)} items")
-        new_x, new_mask, new_status = res.x.float(), res.mask.bool(), list(res.status)
-        for j, r in enumerate(todo):
-            notes.pop(ids[r], None)
-            if j in res.notes:
-                notes[ids[r]] = res.notes[j]
-        changed = True
-    dim = int(new_x.shape[1]) if new_x is not None else int(stored.x.shape[1])
-    x = torch.zeros(n, dim)
-    mask = torch.zeros(n, dtype=torch.bool)
-    status = [""] * n
-    if stored is not None:
-        rows = [r for r, ok in enumerate(reuse) if ok]
-        if rows:
-            src = torch.tensor([pos[ids[r]] for r in rows])
-            x[rows] = stored.x[src]
-            mask[rows] = stored.mask[src]
-            for r in rows:
-                status[r] = stored.status[pos[ids[r]]]
-    if todo:
-        x[todo] = new_x
-        mask[todo] = new_mask
-        for j, r in enumerate(todo):
-            status[r] = new_status[j]
+    new = _encode_missing(items, ids, todo, encoder, registry_name, notes, progress, compute) if todo else None
+    x, mask, status = _align(ids, stored, pos, reuse, todo, new)
+    changed = new is not None
     created = stored.meta.get("created_at") if stored is not None and not changed else now_iso()
     path = store.path(modality, registry_name, fp)
     if changed:
-        # merged file: rows stored before (not re-encoded now) + the requested rows
-        keep_old = [k for k, i in enumerate(stored.item_ids) if i not in set(ids)] if stored is not None else []
-        all_ids = [stored.item_ids[k] for k in keep_old] + ids
-        all_keys = [stored.input_keys[k] for k in keep_old] + keys
-        all_x = torch.cat([stored.x[keep_old], x]) if keep_old else x
-        all_mask = torch.cat([stored.mask[keep_old], mask]) if keep_old else mask
-        all_status = [stored.status[k] for k in keep_old] + status
-        all_counts = dict(Counter(all_status))
         meta = {"encoder": registry_name, "encoder_class": type(encoder).__name__, "modality": modality,
-                "fingerprint": fp, "dim": dim, "num_items": len(all_ids), "counts": all_counts,
-                "created_at": created, "notes": {i: notes[i] for i in all_ids if i in notes},
+                "fingerprint": fp, "dim": int(x.shape[1]), "created_at": created,
                 "text_source": getattr(encoder, "last_text_info", None) or None}
-        path = store.save(StoredFeatures(modality, registry_name, fp, all_ids, all_keys, all_x, all_mask, all_status, meta))
-    counts = dict(Counter(status))
-    examples: dict[str, list[dict[str, str]]] = {}
-    for r in range(n):
-        if status[r] != "ok" and len(examples.setdefault(status[r], [])) < MAX_EXAMPLES:
-            examples[status[r]].append({"item_id": ids[r], "note": notes.get(ids[r], "")})
-    report = {
-        "encoder": registry_name, "fingerprint": fp, "dim": dim, "items": n,
-        "with_features": int(mask.sum()),
-        "missing": counts.get("missing", 0) + counts.get("empty", 0),
-        "unreadable": counts.get("unreadable", 0) + counts.get("too_large", 0),
-        "converted": counts.get("converted", 0) + counts.get("downscaled", 0),
-        "counts": counts, "cache_hits": n - len(todo), "encoded": len(todo),
-        "cache": "hit" if not todo else ("partial" if len(todo) < n else "miss"),
-        "cache_file": str(path), "examples": examples, "seconds": round(time.perf_counter() - t0, 3),
-    }
+        requested = StoredFeatures(modality, registry_name, fp, list(ids), list(keys), x, mask, status, meta)
+        path = _save_merged(store, stored, requested, notes)
+    report = _modality_report(ids, registry_name, fp, x, mask, status, notes, todo, path, t0)
     if ignored:
         report["cache_ignored"] = ignored
     if modality == "text":
@@ -167,37 +121,88 @@ def encode_modality(items: pd.DataFrame, ids: list[str], modality: str, encoder:
     return feats, report
 
 
-def encode_items(items: pd.DataFrame, cfg: EncodersConfig | None = None, cache_dir: str | Path = "features",
-                 progress: bool = True, device: str | torch.device | None = None) -> tuple[dict[str, ItemFeatures], dict[str, Any]]:
-    """Encode every enabled modality of ``items``, reusing the feature store in ``cache_dir``.
+def _encode_missing(items: pd.DataFrame, ids: list[str], todo: list[int], encoder: Encoder, registry_name: str,
+                    notes: dict[str, str], progress: bool,
+                    compute: Callable[[pd.DataFrame, bool], EncodeResult] | None) -> EncodeResult:
+    """Encode rows ``todo`` of ``items``; their notes replace the stored ones in ``notes`` (in place)."""
+    res = (compute or encoder.encode)(items.iloc[todo].reset_index(drop=True), progress)
+    if res.x.shape[0] != len(todo) or res.mask.shape != (len(todo),) or len(res.status) != len(todo):
+        raise RuntimeError(f"encoder {registry_name} returned {tuple(res.x.shape)} for {len(todo)} items")
+    for j, r in enumerate(todo):
+        notes.pop(ids[r], None)
+        if j in res.notes:
+            notes[ids[r]] = res.notes[j]
+    return EncodeResult(res.x.float(), res.mask.bool(), list(res.status), res.notes)
 
-    ``cfg.engine`` picks where the rows the store lacks are encoded: ``local`` (this process) or
-    ``ray`` (:func:`graphrec.encoders.ray_engine.encode_items_ray`); both write the same store.
 
-    Args:
-        items: item table (``item_id`` plus ``title, text, image_path, genres, ...``).
-        cfg: encoder config (defaults: MiniLM text, EfficientNet-Lite0 images).
-        cache_dir: feature store directory.
-        progress: tqdm progress bars.
-        device: where the encoders' networks run (None = CPU); features come back on the CPU.
+def _align(ids: list[str], stored: StoredFeatures | None, pos: dict[str, int], reuse: list[bool], todo: list[int],
+           new: EncodeResult | None) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
+    """Features, mask and status in ``ids`` order: reused rows from the store, the others from ``new``."""
+    n = len(ids)
+    dim = int(new.x.shape[1]) if new is not None else int(stored.x.shape[1])
+    x = torch.zeros(n, dim)
+    mask = torch.zeros(n, dtype=torch.bool)
+    status = [""] * n
+    if stored is not None:
+        rows = [r for r, ok in enumerate(reuse) if ok]
+        if rows:
+            src = torch.tensor([pos[ids[r]] for r in rows])
+            x[rows] = stored.x[src]
+            mask[rows] = stored.mask[src]
+            for r in rows:
+                status[r] = stored.status[pos[ids[r]]]
+    if new is not None:
+        x[todo] = new.x
+        mask[todo] = new.mask
+        for j, r in enumerate(todo):
+            status[r] = new.status[j]
+    return x, mask, status
 
-    Returns:
-        ``({"text": ItemFeatures, "image": ItemFeatures}, report)``; features are aligned to
-        ``items`` row order; the report has per-modality counts of missing / unreadable /
-        converted inputs, cache hits and seconds.
-    """
-    cfg = cfg or EncodersConfig()
-    if cfg.engine == "ray":
-        from graphrec.encoders.ray_engine import encode_items_ray
 
-        return encode_items_ray(items, cfg, cache_dir, cfg.ray_workers, cfg.ray_address, progress, device=device)
-    return encode_items_local(items, cfg, cache_dir, progress, device=device)
+def _save_merged(store: FeatureStore, stored: StoredFeatures | None, requested: StoredFeatures,
+                 notes: dict[str, str]) -> Path:
+    """Write one file: the stored rows not asked for now + the ``requested`` rows (``ids`` order)."""
+    asked = set(requested.item_ids)
+    keep_old = [k for k, i in enumerate(stored.item_ids) if i not in asked] if stored is not None else []
+    all_ids = [stored.item_ids[k] for k in keep_old] + requested.item_ids
+    all_keys = [stored.input_keys[k] for k in keep_old] + requested.input_keys
+    all_x = torch.cat([stored.x[keep_old], requested.x]) if keep_old else requested.x
+    all_mask = torch.cat([stored.mask[keep_old], requested.mask]) if keep_old else requested.mask
+    all_status = [stored.status[k] for k in keep_old] + requested.status
+    m = requested.meta
+    meta = {"encoder": m["encoder"], "encoder_class": m["encoder_class"], "modality": m["modality"],
+            "fingerprint": m["fingerprint"], "dim": m["dim"], "num_items": len(all_ids),
+            "counts": dict(Counter(all_status)), "created_at": m["created_at"],
+            "notes": {i: notes[i] for i in all_ids if i in notes}, "text_source": m["text_source"]}
+    return store.save(StoredFeatures(requested.modality, requested.encoder, requested.fingerprint, all_ids, all_keys,
+                                     all_x, all_mask, all_status, meta))
+
+
+def _modality_report(ids: list[str], registry_name: str, fp: str, x: torch.Tensor, mask: torch.Tensor,
+                     status: list[str], notes: dict[str, str], todo: list[int], path: Path, t0: float) -> dict[str, Any]:
+    """Counts by status (up to :data:`MAX_EXAMPLES` examples each), cache use and seconds of one modality."""
+    n = len(ids)
+    counts = dict(Counter(status))
+    examples: dict[str, list[dict[str, str]]] = {}
+    for r in range(n):
+        if status[r] != "ok" and len(examples.setdefault(status[r], [])) < MAX_EXAMPLES:
+            examples[status[r]].append({"item_id": ids[r], "note": notes.get(ids[r], "")})
+    return {
+        "encoder": registry_name, "fingerprint": fp, "dim": int(x.shape[1]), "items": n,
+        "with_features": int(mask.sum()),
+        "missing": counts.get("missing", 0) + counts.get("empty", 0),
+        "unreadable": counts.get("unreadable", 0) + counts.get("too_large", 0),
+        "converted": counts.get("converted", 0) + counts.get("downscaled", 0),
+        "counts": counts, "cache_hits": n - len(todo), "encoded": len(todo),
+        "cache": "hit" if not todo else ("partial" if len(todo) < n else "miss"),
+        "cache_file": str(path), "examples": examples, "seconds": round(time.perf_counter() - t0, 3),
+    }
 
 
 def encode_items_local(items: pd.DataFrame, cfg: EncodersConfig, cache_dir: str | Path, progress: bool = True,
                        compute_for: Callable[[str, Encoder, str], Callable[[pd.DataFrame, bool], EncodeResult]] | None = None,
                        device: str | torch.device | None = None) -> tuple[dict[str, ItemFeatures], dict[str, Any]]:
-    """:func:`encode_items` in this process; ``compute_for(modality, encoder, registry_name)`` may
+    """:func:`~graphrec.encoders.engine.encode_items` in this process; ``compute_for(modality, encoder, registry_name)`` may
     supply the function that encodes the missing rows (see :func:`encode_modality`)."""
     t0 = time.perf_counter()
     ids = check_items(items)

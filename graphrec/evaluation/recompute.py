@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from graphrec.paths import RunPaths
+
 POSITIVES = {"cold": ["test_cold"], "warm": ["test_warm"], "hybrid": ["test_warm", "test_cold"], "cold_full": ["test_cold"]}
 
 
@@ -38,16 +40,16 @@ def recompute(topk_csv: Path, split_dir: Path, setting: str, k: int = 20) -> dic
 
 def check_run(run_dir: str | Path, k: int = 20, tol: float = 1e-6) -> list[dict]:
     """Compare every top-K file of a run with ``metrics.json``; returns one row per (model, setting)."""
-    run = Path(run_dir)
-    ev = run / "evaluation"
-    metrics = json.loads((ev / "metrics.json").read_text())
+    paths = RunPaths(Path(run_dir))
+    ev = paths.evaluation_files
+    metrics = json.loads(ev.metrics.read_text())
     rows = []
     for model, per in metrics.items():
         for setting, vals in per.items():
-            f = ev / "topk" / f"{model}_{setting}.csv"
+            f = ev.topk(model, setting)
             if not f.exists():
                 continue
-            got = recompute(f, run / "split", setting, k)
+            got = recompute(f, paths.split, setting, k)
             for m in (f"recall@{k}", f"ndcg@{k}"):
                 rows.append({"model": model, "setting": setting, "metric": m, "metrics.json": vals[m],
                              "recomputed": got[m], "ok": abs(vals[m] - got[m]) <= tol})

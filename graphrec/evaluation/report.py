@@ -15,6 +15,7 @@ from typing import Any, Mapping, Sequence
 
 from graphrec.evaluation.protocol import SETTINGS
 
+
 def table_metrics(k: int = 20) -> tuple[str, ...]:
     """The columns of the report's tables at cut-off ``k`` (``eval.main_metric``'s K)."""
     return tuple(f"{m}@{k}" for m in ("recall", "ndcg", "hit", "precision", "mrr"))
@@ -122,7 +123,6 @@ def render_report_md(
     placed after the tables and before the tuning budgets, notes and plots.
     """
     check_results(results)
-    models = list(results)
     lines = [f"# {title}", ""]
     if command:
         lines += ["Produced by:", "", "```bash", command, "```", ""]
@@ -132,70 +132,22 @@ def render_report_md(
     if ci:
         lines += ["Cells: mean over users [95% bootstrap CI over users].", ""]
     for s in SETTINGS:
-        rows = [m for m in models if s in results[m]]
-        if not rows:
-            continue
-        best = {c: max((results[m][s].get(c, float("nan")) for m in rows), default=float("nan")) for c in metrics}
-
-        def cell(m, c, s=s, best=best):
-            v = results[m][s].get(c)
-            txt = _fmt(v)
-            if v is not None and math.isfinite(v) and v == best[c] and len(rows) > 1:
-                txt = f"**{txt}**"
-            iv = (ci or {}).get(m, {}).get(s, {}).get(c)
-            if iv:
-                txt += f" [{_fmt(iv['lo'])}, {_fmt(iv['hi'])}]"
-            return txt
-
-        n_users = {results[m][s].get("n_users") for m in rows} - {None}
-        lines += [f"## {s}" + (f" ({', '.join(str(int(n)) for n in sorted(n_users))} users)" if n_users else ""), ""]
-        lines += _table(rows, metrics, cell) + [""]
-        missing = [m for m in models if s not in results[m]]
-        for m in missing:
-            why = (notes or {}).get(m, {}).get(s, "not evaluated")
-            lines.append(f"- {m}: {why}")
-        if missing:
-            lines.append("")
+        lines += _setting_table(results, s, metrics, ci, notes)
     if beyond:
-        lines += ["## Beyond accuracy", "", "Coverage: share of candidates recommended to anyone; novelty: mean "
-                  "-log2 p(item) with add-one smoothed train popularity; tail share: share of slots given to the "
-                  "least popular 20% of candidates (n/a when all candidates are equally popular, e.g. `cold`).", ""]
-        for s in SETTINGS:
-            rows = [m for m in beyond if s in beyond[m]]
-            if rows:
-                cols = list(beyond[rows[0]][s])
-                lines += [f"### {s}", ""] + _table(rows, cols, lambda m, c, s=s: _fmt(beyond[m][s].get(c))) + [""]
+        lines += _beyond_section(beyond)
     if buckets:
-        bk = next((key for b in buckets.values() for per in b.values() for v in per.values() for key in v
-                   if key.startswith("recall@")), "recall@20")
-        lines += [f"## Recall@{bk.partition('@')[2]} per item-popularity bucket", "",
-                  "Warm items in train-popularity quantile buckets; cold-test items are their own bucket.", ""]
-        for s in SETTINGS:
-            rows = [m for m in buckets if s in buckets[m]]
-            if rows:
-                cols = list(dict.fromkeys(b for m in rows for b in buckets[m][s]))
-                key = next(iter(next(iter(buckets[rows[0]][s].values())))) if buckets[rows[0]][s] else "recall@20"
-                lines += [f"### {s}", ""] + _table(
-                    rows, cols, lambda m, c, s=s, key=key: _fmt(buckets[m][s].get(c, {}).get(key))) + [""]
+        lines += _buckets_section(buckets)
     if oracle:
-        lines += ["## Warm oracle", "", "Same cold-test items; the oracle saw part of each item's users in training. "
-                  "All rows here are evaluated on the oracle split (remaining interactions).", ""]
-        cols = list(dict.fromkeys(c for v in oracle.values() for c in v))
-        lines += _table(list(oracle), cols, lambda m, c: _fmt(oracle[m].get(c))) + [""]
+        lines += _flat_section("## Warm oracle", "Same cold-test items; the oracle saw part of each item's users in "
+                               "training. All rows here are evaluated on the oracle split (remaining interactions).", oracle)
     if missing_modality:
-        lines += ["## Cold items with a modality removed", "", "Cold setting (test); each row removes one modality "
-                  "from every cold item (zero features, mask off) and scores again; `both` = nothing removed.", ""]
-        cols = list(dict.fromkeys(c for v in missing_modality.values() for c in v))
-        lines += _table(list(missing_modality), cols, lambda m, c: _fmt(missing_modality[m].get(c))) + [""]
+        lines += _flat_section("## Cold items with a modality removed", "Cold setting (test); each row removes one "
+                               "modality from every cold item (zero features, mask off) and scores again; `both` = "
+                               "nothing removed.", missing_modality)
     for sec in sections:
         lines += [sec.rstrip("\n"), ""]
     if tuning_budgets:
-        lines += ["## Tuning budgets", "", "Selected on validation only; test read once.", "",
-                  "| model | budget |", "| --- | --- |"]
-        for m, b in tuning_budgets.items():
-            txt = ", ".join(f"{k}: {v}" for k, v in b.items()) if isinstance(b, Mapping) else str(b)
-            lines.append(f"| {m} | {txt} |")
-        lines.append("")
+        lines += _budgets_section(tuning_budgets)
     other = [(m, s, r) for m, per in (notes or {}).items() for s, r in per.items() if s not in results.get(m, {})
              and s not in SETTINGS]
     if remarks or other:
@@ -203,6 +155,83 @@ def render_report_md(
     if plots:
         lines += ["## Plots", ""] + [f"![{Path(p).stem}]({p})" for p in plots] + [""]
     return "\n".join(lines)
+
+
+def _setting_table(results: Results, s: str, metrics: Sequence[str],
+                   ci: Mapping[str, Mapping[str, Mapping[str, Mapping[str, float]]]] | None,
+                   notes: Mapping[str, Mapping[str, str]] | None) -> list[str]:
+    """Setting ``s``: one row per model (best value bold, CI after it), then why other models lack it."""
+    models = list(results)
+    rows = [m for m in models if s in results[m]]
+    if not rows:
+        return []
+    best = {c: max((results[m][s].get(c, float("nan")) for m in rows), default=float("nan")) for c in metrics}
+
+    def cell(m, c):
+        v = results[m][s].get(c)
+        txt = _fmt(v)
+        if v is not None and math.isfinite(v) and v == best[c] and len(rows) > 1:
+            txt = f"**{txt}**"
+        iv = (ci or {}).get(m, {}).get(s, {}).get(c)
+        if iv:
+            txt += f" [{_fmt(iv['lo'])}, {_fmt(iv['hi'])}]"
+        return txt
+
+    n_users = {results[m][s].get("n_users") for m in rows} - {None}
+    lines = [f"## {s}" + (f" ({', '.join(str(int(n)) for n in sorted(n_users))} users)" if n_users else ""), ""]
+    lines += _table(rows, metrics, cell) + [""]
+    missing = [m for m in models if s not in results[m]]
+    for m in missing:
+        why = (notes or {}).get(m, {}).get(s, "not evaluated")
+        lines.append(f"- {m}: {why}")
+    if missing:
+        lines.append("")
+    return lines
+
+
+def _beyond_section(beyond: Results) -> list[str]:
+    """Coverage, novelty and tail share per setting."""
+    lines = ["## Beyond accuracy", "", "Coverage: share of candidates recommended to anyone; novelty: mean "
+             "-log2 p(item) with add-one smoothed train popularity; tail share: share of slots given to the "
+             "least popular 20% of candidates (n/a when all candidates are equally popular, e.g. `cold`).", ""]
+    for s in SETTINGS:
+        rows = [m for m in beyond if s in beyond[m]]
+        if rows:
+            cols = list(beyond[rows[0]][s])
+            lines += [f"### {s}", ""] + _table(rows, cols, lambda m, c, s=s: _fmt(beyond[m][s].get(c))) + [""]
+    return lines
+
+
+def _buckets_section(buckets: Mapping[str, Mapping[str, Mapping[str, Mapping[str, float]]]]) -> list[str]:
+    """Recall per item-popularity bucket, one table per setting."""
+    bk = next((key for b in buckets.values() for per in b.values() for v in per.values() for key in v
+               if key.startswith("recall@")), "recall@20")
+    lines = [f"## Recall@{bk.partition('@')[2]} per item-popularity bucket", "",
+             "Warm items in train-popularity quantile buckets; cold-test items are their own bucket.", ""]
+    for s in SETTINGS:
+        rows = [m for m in buckets if s in buckets[m]]
+        if rows:
+            cols = list(dict.fromkeys(b for m in rows for b in buckets[m][s]))
+            key = next(iter(next(iter(buckets[rows[0]][s].values())))) if buckets[rows[0]][s] else "recall@20"
+            lines += [f"### {s}", ""] + _table(
+                rows, cols, lambda m, c, s=s, key=key: _fmt(buckets[m][s].get(c, {}).get(key))) + [""]
+    return lines
+
+
+def _flat_section(heading: str, text: str, table: Mapping[str, Mapping[str, float]]) -> list[str]:
+    """A heading, one paragraph and one ``{row: {column: value}}`` table (columns in order of first mention)."""
+    cols = list(dict.fromkeys(c for v in table.values() for c in v))
+    return [heading, "", text, ""] + _table(list(table), cols, lambda m, c: _fmt(table[m].get(c))) + [""]
+
+
+def _budgets_section(tuning_budgets: Mapping[str, Any]) -> list[str]:
+    lines = ["## Tuning budgets", "", "Selected on validation only; test read once.", "",
+             "| model | budget |", "| --- | --- |"]
+    for m, b in tuning_budgets.items():
+        txt = ", ".join(f"{k}: {v}" for k, v in b.items()) if isinstance(b, Mapping) else str(b)
+        lines.append(f"| {m} | {txt} |")
+    lines.append("")
+    return lines
 
 
 def write_report_md(

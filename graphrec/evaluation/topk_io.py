@@ -13,6 +13,7 @@ import pandas as pd
 import torch
 
 from graphrec.data.dataset import RecData
+from graphrec.paths import topk_name
 
 
 def write_topk(path: Path, data: RecData, users: torch.Tensor, topk: torch.Tensor) -> Path:
@@ -39,5 +40,5 @@ def write_topk(path: Path, data: RecData, users: torch.Tensor, topk: torch.Tenso
 
 def write_topk_files(result, data: RecData, topk_dir: Path, model_name: str) -> list[Path]:
     """Every setting of an :class:`~graphrec.evaluation.protocol.EvalResult` to ``<model>_<setting>.csv``."""
-    return [write_topk(Path(topk_dir) / f"{model_name}_{s}.csv", data, users, top)
+    return [write_topk(Path(topk_dir) / topk_name(model_name, s), data, users, top)
             for s, (users, top) in result.topk.items()]

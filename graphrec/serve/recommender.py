@@ -15,6 +15,7 @@ import pandas as pd
 import torch
 
 from graphrec.data.report import DataError
+from graphrec.paths import ModelPaths, RunPaths, ServePaths
 from graphrec.serve.index import ANN_MIN_ITEMS, ItemIndex
 
 NEW_ITEM_COLUMNS = ("item_id",)
@@ -86,7 +87,6 @@ class Recommender:
             raise ValueError(f"model must be 'auto', 'single' or 'ensemble', got {model!r}")
         from graphrec.config import Config
         from graphrec.data.tables import load_history, load_prepared
-        from graphrec.paths import ModelPaths, RunPaths
         from graphrec.stages.base import outputs_verified
         from graphrec.training.checkpoint import load_checkpoint
         from graphrec.training.manifest import load_ensemble
@@ -120,24 +120,25 @@ class Recommender:
         return rec
 
     def _load_added(self) -> None:
-        if self.serve_dir is None or not (self.serve_dir / "added_embeddings.pt").exists():
+        if self.serve_dir is None or not ServePaths(self.serve_dir).embeddings.exists():
             return
         from graphrec.data.tables import read_table
 
-        f = self.serve_dir / "added_embeddings.pt"
+        files = ServePaths(self.serve_dir)
+        f = files.embeddings
         try:
             state = torch.load(f, weights_only=False)
             state["item_ids"], state["emb"]
         except Exception as exc:  # noqa: BLE001 - truncated / corrupt / not a torch file
             raise DataError(f, f"items added earlier cannot be read ({type(exc).__name__}); remove {self.serve_dir} "
                             "and add them again") from None
-        added = read_table(self.serve_dir / "added_items.csv", ["item_id"])
+        added = read_table(files.items, ["item_id"])
         if state.get("space") != self._space():
             # embedded by another model (single vs ensemble, or retrained): embed them again from
             # the feature store (cache hits); the persisted files are replaced only once that worked
             table = self.add_items(added, persist=False, progress=False)
             emb = self.index.emb[[self.index.position(i) for i in table["item_id"]]]
-            (self.serve_dir / "added_embeddings.pt").unlink()
+            files.embeddings.unlink()
             self._persist(table, emb)
             return
         self.index.add(state["item_ids"], state["emb"])
@@ -158,7 +159,7 @@ class Recommender:
 
         ``exposure_penalty`` (lambda >= 0, default 0 = the model's ranking) re-ranks the whole
         catalogue by ``z_user(score) - lambda * z(log(1 + popularity))``
-        (:mod:`graphrec.serve.rerank`; popularity = the served history's interactions per item,
+        (:mod:`graphrec.rerank`; popularity = the served history's interactions per item,
         0 for added items), moving popular items down and cold / new items up; ``score`` is
         then the penalised score. ``graphrec evaluate`` reports the accuracy-vs-exposure curve
         and the lambda chosen on validation (``fairness.json``).
@@ -181,7 +182,7 @@ class Recommender:
         q = self.user_emb[torch.tensor([self.user_pos[u] for u in user_ids])]
         exclude = [self._seen.get(u, []) for u in user_ids] if exclude_seen else None
         if exposure_penalty:
-            from graphrec.serve.rerank import popularity_term, rerank_topk
+            from graphrec.rerank import popularity_term, rerank_topk
 
             scores, pos = rerank_topk(q.float() @ self.index.emb.T, popularity_term(self.popularity()),
                                       exposure_penalty, k, exclude)
@@ -249,21 +250,22 @@ class Recommender:
         return table
 
     def _persist(self, table: pd.DataFrame, emb: torch.Tensor) -> None:
-        d = self.serve_dir
-        d.mkdir(parents=True, exist_ok=True)
+        files = ServePaths(self.serve_dir)
+        files.root.mkdir(parents=True, exist_ok=True)
         old_ids, old_emb, old_tab = [], torch.zeros(0, emb.shape[1]), pd.DataFrame()
-        if (d / "added_embeddings.pt").exists():
-            st = torch.load(d / "added_embeddings.pt", weights_only=False)
+        if files.embeddings.exists():
+            st = torch.load(files.embeddings, weights_only=False)
             old_ids, old_emb = st["item_ids"], st["emb"]
-            old_tab = pd.read_csv(d / "added_items.csv", dtype=str, keep_default_na=False)
+            old_tab = pd.read_csv(files.items, dtype=str, keep_default_na=False)
         tab = pd.concat([old_tab, table], ignore_index=True)
-        tmp = d / "added_items.csv.tmp"
+        tmp = files.items.with_name(files.items.name + ".tmp")
         tab.to_csv(tmp, index=False)
+        tmp_emb = files.embeddings.with_name(files.embeddings.name + ".tmp")
         torch.save({"item_ids": old_ids + table["item_id"].tolist(), "emb": torch.cat([old_emb, emb]),
-                    "fingerprints": dict(self.model.fingerprints), "space": self._space()}, d / "added_embeddings.pt.tmp")
-        (d / "added_embeddings.pt.tmp").replace(d / "added_embeddings.pt")
-        tmp.replace(d / "added_items.csv")
-        (d / "added_log.json").write_text(json.dumps({"count": len(tab)}) + "\n")
+                    "fingerprints": dict(self.model.fingerprints), "space": self._space()}, tmp_emb)
+        tmp_emb.replace(files.embeddings)
+        tmp.replace(files.items)
+        files.log.write_text(json.dumps({"count": len(tab)}) + "\n")
 
 
 def usable_content(table: pd.DataFrame, feats: dict, modalities: list[str], path: Path,

@@ -30,10 +30,7 @@ def main(argv: list[str] | None = None) -> int:
         if a.threads:
             torch.set_num_threads(a.threads)
         app = create_app(a.run, model=a.model, backend=a.backend, log=lambda m: print(m, file=sys.stderr))
-    except (ConfigError, DataError) as exc:
-        print(f"graphrec serve: error: {exc}", file=sys.stderr)
-        return 2
-    except ImportError as exc:
+    except (ConfigError, DataError, ImportError) as exc:  # ImportError: the serve extra is not installed
         print(f"graphrec serve: error: {exc}", file=sys.stderr)
         return 2
     cat = app.state.catalog

@@ -40,24 +40,34 @@ def create_app(run_dir: str | Path | None = None, *, catalog: Catalog | None = N
         backend: item index backend, ``exact`` or ``faiss``.
         log: callable for load messages.
     """
-    try:
-        from fastapi import FastAPI, Query, Request
-        from fastapi.exceptions import RequestValidationError
-        from fastapi.responses import FileResponse, JSONResponse
-        from fastapi.staticfiles import StaticFiles
-        from starlette.concurrency import run_in_threadpool
-        from starlette.exceptions import HTTPException as StarletteHTTPException
-    except ImportError as exc:  # pragma: no cover - depends on the extra
-        raise ImportError("graphrec serve needs FastAPI and uvicorn: pip install -e '.[serve]'") from exc
-
+    fastapi = _fastapi()  # before loading anything: a missing extra fails first
     if catalog is None:
         if run_dir is None:
             raise ValueError("create_app: give run_dir or catalog")
         catalog = Catalog.load(run_dir, model=model, backend=backend, log=log)
-    cat = catalog
-    app = FastAPI(title="graphrec", description="Cold-start recommendation service over a trained graphrec run.",
-                  version="1")
-    app.state.catalog = cat
+    app = fastapi.FastAPI(title="graphrec", description="Cold-start recommendation service over a trained graphrec run.",
+                          version="1")
+    app.state.catalog = catalog
+    _add_error_handlers(app)
+    _add_routes(app, catalog)
+    return app
+
+
+def _fastapi():
+    """The ``fastapi`` module, or an ImportError naming the extra to install."""
+    try:
+        import fastapi
+    except ImportError as exc:  # pragma: no cover - depends on the extra
+        raise ImportError("graphrec serve needs FastAPI and uvicorn: pip install -e '.[serve]'") from exc
+    return fastapi
+
+
+def _add_error_handlers(app) -> None:
+    """Every error answers JSON ``{"error", "field"}``: service errors, bad parameters, HTTP errors, crashes."""
+    from fastapi import Request
+    from fastapi.exceptions import RequestValidationError
+    from fastapi.responses import JSONResponse
+    from starlette.exceptions import HTTPException as StarletteHTTPException
 
     @app.exception_handler(ServiceError)
     async def _service_error(_: Request, exc: ServiceError):
@@ -77,6 +87,14 @@ def create_app(run_dir: str | Path | None = None, *, catalog: Catalog | None = N
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(_: Request, exc: StarletteHTTPException):
         return JSONResponse({"error": str(exc.detail), "field": None}, status_code=exc.status_code)
+
+
+def _add_routes(app, cat: Catalog) -> None:
+    """The endpoints of the module docstring, each a thin call into ``cat``, and the page."""
+    from fastapi import Query, Request
+    from fastapi.responses import FileResponse
+    from fastapi.staticfiles import StaticFiles
+    from starlette.concurrency import run_in_threadpool
 
     k_query = Query(10, ge=1, le=MAX_K, description=f"number of items, 1..{MAX_K}")
 
@@ -127,7 +145,6 @@ def create_app(run_dir: str | Path | None = None, *, catalog: Catalog | None = N
         return FileResponse(PAGE_DIR / "index.html")
 
     app.mount("/static", StaticFiles(directory=PAGE_DIR), name="static")
-    return app
 
 
 async def _parse_items(request) -> tuple[Any, str]:

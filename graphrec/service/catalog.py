@@ -30,6 +30,7 @@ import pandas as pd
 import torch
 
 from graphrec.data.report import DataError
+from graphrec.paths import RunPaths
 from graphrec.serve import Recommender
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp")
@@ -66,12 +67,13 @@ class Catalog:
         from graphrec.data.tables import load_prepared
 
         self.rec, self.run_dir, self.template, self.model_kind = rec, Path(run_dir), template, model_kind
+        self.paths = RunPaths(self.run_dir)
         self._lock = threading.Lock()
-        inter, _ = load_prepared(self.run_dir / "prepared")
+        inter, _ = load_prepared(self.paths.prepared)
         if "timestamp" in inter.columns:  # most recent first
             inter = inter.assign(_t=pd.to_numeric(inter["timestamp"], errors="coerce")).sort_values("_t", ascending=False, kind="stable")
         self.history = {u: g["item_id"].tolist() for u, g in inter.astype({"user_id": str, "item_id": str}).groupby("user_id", sort=False)}
-        train = self.run_dir / "split" / "train.csv"
+        train = self.paths.split / "train.csv"
         if train.exists():
             self.warm = set(pd.read_csv(train, dtype=str, usecols=["item_id"])["item_id"])
         else:  # no split on disk: the model's own warm flags
@@ -86,7 +88,7 @@ class Catalog:
         from graphrec.config import Config
 
         rec = Recommender.load(run_dir, backend=backend, model=model, log=log)
-        cfg = Config.load_yaml(Path(run_dir) / "config.yaml")
+        cfg = Config.load_yaml(RunPaths(Path(run_dir)).config)
         kind = f"ensemble of {len(rec.model.members)} seeds" if hasattr(rec.model, "members") else "single model"
         return cls(rec, run_dir, cfg.encoders.text.template if "text" in cfg.encoders.enabled else None, kind)
 
@@ -276,7 +278,7 @@ class Catalog:
         except (UnidentifiedImageError, OSError, SyntaxError):
             raise ServiceError(400, "image_base64 is not a readable image", "image_base64", _row(n, source)) from None
         ext = {"jpeg": ".jpg", "png": ".png", "webp": ".webp", "gif": ".gif", "bmp": ".bmp"}.get(fmt, ".png")
-        d = self.run_dir / "serve" / "uploads"
+        d = self.paths.serve_files.uploads
         d.mkdir(parents=True, exist_ok=True)
         safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", str(item_id))[:60] or "item"
         p = d / f"{safe}-{hashlib.sha256(raw).hexdigest()[:12]}{ext}"

@@ -17,9 +17,10 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
+from graphrec.paths import STAGE_STAMP
 from graphrec.signatures import code_fingerprint, file_signature, fingerprint
 
-STAMP = "stage.json"
+STAMP = STAGE_STAMP
 PARTIAL = "stage.partial.json"
 
 

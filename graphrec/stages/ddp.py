@@ -32,6 +32,7 @@ from typing import Any, Sequence
 
 import torch
 
+from graphrec.paths import ModelPaths
 SPEC_FILE = "ddp_spec.pt"
 
 
@@ -97,7 +98,7 @@ def launch_train_graphrec(data, model_cfg, train_cfg, out_dir: str | Path, nproc
     if rc != 0:
         raise RuntimeError(f"distributed training on {nproc} processes failed (torchrun exit code {rc}); "
                            "the workers' errors are printed above")
-    return json.loads((out / "history.json").read_text())
+    return json.loads(ModelPaths(out).history.read_text())
 
 
 def _stop_group(proc: subprocess.Popen) -> None:

@@ -18,7 +18,6 @@ from graphrec.paths import ModelPaths, RunPaths
 from graphrec.signatures import file_signature
 from graphrec.stages.base import outputs_verified, read_stamp, run_stage
 from graphrec.stages.data import load_data
-from graphrec.stages.train import SCORER_FILE
 
 EVAL_CODE = ("graphrec.evaluation.suite",)
 
@@ -41,7 +40,7 @@ def model_files(cfg: Config, paths: RunPaths) -> dict[str, Path]:
         files["oracle"] = _verified(ModelPaths(paths.oracle).checkpoint, "the warm oracle")
     if cfg.suite.baselines:
         for name in cfg.baselines.names:
-            files[name] = _verified(paths.baseline(name) / SCORER_FILE, f"baseline {name}")
+            files[name] = _verified(ModelPaths(paths.baseline(name)).scorer, f"baseline {name}")
     return files
 
 
@@ -86,7 +85,7 @@ def load_models(cfg: Config, paths: RunPaths, data, log=print):
     if cfg.suite.baselines:
         for name in cfg.baselines.names:
             models.scorers[name] = load_scorer(files[name])
-            r = json.loads((paths.baseline(name) / "tuning.json").read_text())
+            r = json.loads(ModelPaths(paths.baseline(name)).tuning.read_text())
             stamp = read_stamp(paths.baseline(name)) or {}
             not_tuned = next((t.get("not_tuned") for t in r.get("trials", []) if t.get("not_tuned")), None)
             models.budgets[name] = {"configs tried": len(r.get("trials", [])), "budget": r.get("budget"),
@@ -124,7 +123,7 @@ def stage_evaluate(cfg: Config, features, force: bool = False, log=print, progre
         return {"seconds": res["seconds"], "models": list(res["results"]),
                 "graphrec": res["results"].get("graphrec", {}), "seeds": res["seeds"]}
 
-    stamp = run_stage("evaluate", out, inputs, work, force, log, code=EVAL_CODE, outputs=["metrics.json"])
+    stamp = run_stage("evaluate", out, inputs, work, force, log, code=EVAL_CODE, outputs=[paths.evaluation_files.metrics.name])
     return summary_text(stamp["summary"].get("graphrec", {}), out, paths, cfg.eval.main_k)
 
 

@@ -21,6 +21,13 @@ function status(text, isError) {
   el.className = isError ? "error" : "muted";
 }
 
+function element(tag, className, text) {
+  const node = document.createElement(tag);
+  node.className = className;
+  if (text !== undefined) node.textContent = text;
+  return node;
+}
+
 function card(item, extra) {
   const fig = document.createElement("figure");
   fig.className = "card" + (item.added ? " new" : "");
@@ -39,26 +46,14 @@ function card(item, extra) {
     poster.textContent = (item.title || "?").trim().charAt(0).toUpperCase();
   }
   fig.appendChild(poster);
-  if (item.rank !== undefined) {
-    const r = document.createElement("span");
-    r.className = "rank";
-    r.textContent = item.rank;
-    fig.appendChild(r);
-  }
-  const badges = document.createElement("span");
-  badges.className = "badges";
+  if (item.rank !== undefined) fig.appendChild(element("span", "rank", item.rank));
+  const badges = element("span", "badges");
   if (item.cold) badges.insertAdjacentHTML("beforeend", '<span class="badge cold">cold</span>');
   if (item.added) badges.insertAdjacentHTML("beforeend", '<span class="badge added">new</span>');
   fig.appendChild(badges);
   const cap = document.createElement("figcaption");
-  const title = document.createElement("span");
-  title.className = "title";
-  title.textContent = item.title;
-  cap.appendChild(title);
-  const meta = document.createElement("span");
-  meta.className = "meta";
-  meta.textContent = extra || (item.genres ? item.genres.split("|").join(", ") : "");
-  cap.appendChild(meta);
+  cap.appendChild(element("span", "title", item.title));
+  cap.appendChild(element("span", "meta", extra || (item.genres ? item.genres.split("|").join(", ") : "")));
   fig.appendChild(cap);
   fig.addEventListener("click", () => showSimilar(item));
   return fig;

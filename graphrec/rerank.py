@@ -24,6 +24,9 @@ long-tail exposure with one weight. Unlike a calibrated cold/warm slot mix (Stec
 "Calibrated Recommendations", RecSys 2018) it needs no target distribution, works on any
 candidate set (cold, warm, hybrid, full catalogue) and keeps each list a plain top-K of
 one score, so the full-ranking protocol evaluates it unchanged (:class:`RerankedScorer`).
+
+A leaf module (torch only): the fairness audit (evaluation) and the recommender (serving) both
+use it, so it lives below both.
 """
 
 from __future__ import annotations

@@ -1,20 +1,4 @@
-"""``graphrec init``: a run config proposed from the data files themselves.
-
-Reads an interactions file, an items file and optionally a users file (CSV, or TSV with a
-``.tsv`` suffix, as ``data.format: generic`` reads them), inspects every column (type,
-distinct values, emptiness, ``|``-separated lists, image paths that exist) and proposes a
-config: which columns are ids, rating (with a threshold on its scale) and timestamp; which
-item columns are text, title, genres and image; a text template that names its fields; and
-the modalities the data can feed (text-only when there is no usable image column). Every
-decision comes with its reason, printed by the command and written as a comment above the key.
-
->>> info = inspect_table("ratings.csv")
->>> proposal = propose_config("ratings.csv", "movies.csv")
->>> proposal.decisions[0]          # Decision(key='data.user_col', value='userId', why='...')
->>> write_config(proposal, "configs/mydata.yaml")
-
-Pure functions up to :func:`write_config`; nothing here trains or encodes.
-"""
+"""``propose_config``: the rules that turn inspected files into decisions, one method per question."""
 
 from __future__ import annotations
 
@@ -28,10 +12,9 @@ from typing import Any
 import pandas as pd
 
 from graphrec.data.report import DataError
+from graphrec.init_config.decisions import Decision, Proposal
+from graphrec.init_config.inspection import MAX_ROWS, ColumnInfo, inspect_table, is_blank, read_raw
 
-#: Rows read per file to inspect it (the decisions need shapes and scales, not every row).
-MAX_ROWS = 200_000
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff")
 _USER = re.compile(r"^(user|customer|client|reader|member|visitor|viewer|listener|buyer|uid$)", re.I)
 _ITEM = re.compile(r"(item|movie|film|product|book|track|song|article|artist|recipe|business|asin|^iid$|^id$)", re.I)
 _TIME = re.compile(r"(timestamp|^time$|^ts$|date|datetime|_at$|^when$|unix)", re.I)
@@ -42,160 +25,6 @@ _IMAGE = re.compile(r"(image|poster|img|picture|photo|thumbnail|cover|cover_path
 _YEAR = re.compile(r"^(year|release_year|pub_year|publication_year)$", re.I)
 
 
-@dataclass
-class ColumnInfo:
-    """What one column looks like.
-
-    ``kind``: ``integer``, ``number``, ``text`` or ``empty`` (every value blank).
-    """
-
-    name: str
-    kind: str
-    n_values: int
-    n_empty: int
-    n_unique: int
-    examples: list[str]
-    minimum: float | None = None
-    maximum: float | None = None
-    mean_length: float = 0.0
-    pipe_share: float = 0.0  # share of non-empty values containing '|'
-    path_share: float = 0.0  # share of non-empty values ending in an image suffix
-    url_share: float = 0.0  # share of non-empty values that are http(s) URLs
-
-    @property
-    def numeric(self) -> bool:
-        return self.kind in ("integer", "number")
-
-
-@dataclass
-class TableInfo:
-    """Columns of one file, in file order (``rows`` read: at most :data:`MAX_ROWS`)."""
-
-    path: Path
-    rows: int
-    truncated: bool
-    columns: list[ColumnInfo]
-
-    def column(self, name: str) -> ColumnInfo:
-        return next(c for c in self.columns if c.name == name)
-
-    @property
-    def names(self) -> list[str]:
-        return [c.name for c in self.columns]
-
-
-@dataclass
-class Decision:
-    """One proposed setting: dotted config key, value, and why (``None`` value: key left out)."""
-
-    key: str
-    value: Any
-    why: str
-    active: bool = True  # False: written commented out (a key this graphrec does not have yet)
-
-
-@dataclass
-class Proposal:
-    """A proposed config: the decisions in order, notes that are not settings, the inspected files."""
-
-    decisions: list[Decision]
-    notes: list[str]
-    tables: dict[str, TableInfo]
-
-    def config_dict(self) -> dict[str, Any]:
-        """Nested mapping of the active decisions (what the YAML loads as)."""
-        out: dict[str, Any] = {}
-        for d in self.decisions:
-            if not d.active:
-                continue
-            node = out
-            parts = d.key.split(".")
-            for p in parts[:-1]:
-                node = node.setdefault(p, {})
-            node[parts[-1]] = d.value
-        return out
-
-    def get(self, key: str, default: Any = None) -> Any:
-        return next((d.value for d in self.decisions if d.key == key and d.active), default)
-
-    def summary(self) -> str:
-        lines = ["graphrec init decided:"]
-        for d in self.decisions:
-            flag = "" if d.active else " (commented out)"
-            lines.append(f"  {d.key} = {_flow(d.value)}{flag}\n      because {d.why}")
-        lines += [f"  note: {n}" for n in self.notes]
-        return "\n".join(lines)
-
-
-# ---------------------------------------------------------------------------------- inspection
-def _is_blank(s: pd.Series) -> pd.Series:
-    st = s.astype(str).str.strip()
-    return (st == "") | st.str.lower().isin(["nan", "none", "null", "na", "n/a"])
-
-
-def read_raw(path: str | Path, max_rows: int = MAX_ROWS) -> tuple[pd.DataFrame, bool]:
-    """Read a file as ``data.format: generic`` does (all strings; ``.tsv``/``.tab`` = tabs).
-
-    Raises:
-        DataError: missing file, unparsable file, a header that looks like data, or a file
-            that is obviously separated by something other than the expected separator.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(path, "file not found")
-    sep = "\t" if path.suffix in (".tsv", ".tab") else ","
-    if path.stat().st_size == 0:
-        raise DataError(path, "empty file (0 bytes): it needs a header row naming its columns")
-    try:
-        df = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False, nrows=max_rows + 1)
-    except UnicodeDecodeError:
-        from graphrec.data.tables import encoding_error
-
-        raise encoding_error(path, sep) from None
-    except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
-        raise DataError(path, f"cannot be parsed as {'TSV' if sep == chr(9) else 'CSV'}: {exc}") from None
-    if df.shape[1] == 1:
-        head = str(df.columns[0])
-        for other, name in (("\t", "tabs (name the file .tsv)"), ("::", "'::' (MovieLens .dat: convert to CSV)"),
-                            (";", "';' (convert to CSV)"), ("|", "'|' (convert to CSV)")):
-            if other in head and other != sep:
-                raise DataError(path, f"has one column {head[:60]!r}; it looks separated by {name}")
-    if all(re.fullmatch(r"-?\d+(\.\d+)?", str(c).strip()) for c in df.columns):
-        raise DataError(path, f"the first line {list(df.columns)[:4]} looks like data, not a header; add a header line")
-    truncated = len(df) > max_rows
-    return df.iloc[:max_rows], truncated
-
-
-def inspect_column(name: str, s: pd.Series) -> ColumnInfo:
-    """Type and shape of one column of strings."""
-    blank = _is_blank(s)
-    vals = s[~blank].astype(str).str.strip()
-    n = len(vals)
-    info = ColumnInfo(name=name, kind="empty", n_values=len(s), n_empty=int(blank.sum()), n_unique=int(vals.nunique()),
-                      examples=list(dict.fromkeys(vals.head(50)))[:3])
-    if n == 0:
-        return info
-    num = pd.to_numeric(vals, errors="coerce")
-    if num.notna().all():
-        info.kind = "integer" if bool((num == num.round()).all()) and not vals.str.contains(r"[.eE]").any() else "number"
-        info.minimum, info.maximum = float(num.min()), float(num.max())
-    else:
-        info.kind = "text"
-    info.mean_length = float(vals.str.len().mean())
-    info.pipe_share = float(vals.str.contains("|", regex=False).mean())
-    info.path_share = float(vals.str.lower().str.endswith(IMAGE_SUFFIXES).mean())
-    info.url_share = float(vals.str.match(r"^https?://").mean())
-    return info
-
-
-def inspect_table(path: str | Path, max_rows: int = MAX_ROWS) -> TableInfo:
-    """Read ``path`` and describe every column (see :class:`ColumnInfo`)."""
-    df, truncated = read_raw(path, max_rows)
-    cols = [inspect_column(str(c), df[c]) for c in df.columns]
-    return TableInfo(Path(path), len(df), truncated, cols)
-
-
-# ---------------------------------------------------------------------------------- decisions
 def _first(names: list[str], pattern: re.Pattern, exclude: set[str] = frozenset()) -> str | None:
     return next((n for n in names if n not in exclude and pattern.search(n)), None)
 
@@ -390,7 +219,7 @@ class _Proposer:
                                   "put the paths in a column)")
                 continue
             paths = self.items_raw[c.name].astype(str).str.strip()
-            paths = paths[~_is_blank(paths)].head(500)
+            paths = paths[~is_blank(paths)].head(500)
             root = self.items_path.parent
             found = sum((Path(q) if Path(q).is_absolute() else root / q).is_file() for q in paths)
             if found:
@@ -490,7 +319,7 @@ class _Proposer:
                  "(keep the two equal)")
         genres = cols.genres.name if cols.genres else None
         if "text" in use:
-            from data_prep.generic import extra_text_fields
+            from graphrec.data.fields import extra_text_fields
 
             extra = {c: f for f, c in extra_text_fields(cols.text, cols.title, genres).items()}
             fields = [("title", cols.title)] if cols.title else []
@@ -509,107 +338,3 @@ class _Proposer:
                               "images.")
         if len(use) == 1:
             self.notes.append("content_knn's text_weight mixes two modalities; with one it changes nothing")
-
-
-# ---------------------------------------------------------------------------------- writing
-def _flow(value: Any) -> str:
-    import yaml
-
-    return yaml.safe_dump(value, default_flow_style=True, width=10_000, allow_unicode=True).strip().removesuffix("\n...").removesuffix("...").strip()
-
-
-def _wrap(text: str, indent: str, width: int = 100) -> list[str]:
-    import textwrap
-
-    return [f"{indent}# {line}" for line in textwrap.wrap(text, width - len(indent) - 2)] or [f"{indent}#"]
-
-
-def render_yaml(proposal: Proposal, command: str = "") -> str:
-    """The proposal as YAML with the reason for each key as a comment above it."""
-    lines = ["# Proposed by `graphrec init` from the data files" + (f":\n#   {command}" if command else "."),
-             "# Every key below says why it was chosen; every other key keeps its default",
-             "# (docs/CONFIG.md lists them all). Run with: graphrec run --config <this file>", ""]
-    for n in proposal.notes:
-        lines += _wrap(f"Note: {n}", "")
-    if proposal.notes:
-        lines.append("")
-    tree: dict[str, Any] = {}  # section -> subtree, key -> Decision (insertion order = first mention)
-    for d in proposal.decisions:
-        node = tree
-        *sections, leaf = d.key.split(".")
-        for s in sections:
-            node = node.setdefault(s, {})
-        node[leaf] = d
-
-    def emit(node: dict[str, Any], depth: int) -> None:
-        indent = "  " * depth
-        for k, v in node.items():
-            if isinstance(v, Decision):
-                lines.extend(_wrap(v.why, indent))
-                lines.append(indent + ("" if v.active else "# ") + f"{k}: {_flow(v.value)}")
-            else:
-                if depth == 0:
-                    lines.append("")
-                lines.append(f"{indent}{k}:")
-                emit(v, depth + 1)
-
-    emit(tree, 0)
-    return "\n".join(lines) + "\n"
-
-
-def write_config(proposal: Proposal, path: str | Path, command: str = "", force: bool = False) -> Path:
-    """Write :func:`render_yaml` to ``path`` and check that it loads as a :class:`~graphrec.config.Config`."""
-    from graphrec.config import Config, ConfigError
-
-    path = Path(path)
-    if path.exists() and not force:
-        raise ConfigError(f"{path} exists; pass --force to overwrite it or --out to write elsewhere")
-    text = render_yaml(proposal, command)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(text)
-    try:
-        Config.load_yaml(tmp)
-    except ConfigError:
-        tmp.unlink()
-        raise
-    tmp.replace(path)
-    return path
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``graphrec init --interactions F --items G [--users H] [--out CONFIG]``."""
-    import argparse
-    import sys
-
-    from graphrec.config import ConfigError
-
-    p = argparse.ArgumentParser(prog="graphrec init", description="inspect an interactions file and an items file "
-                                "(and optionally a users file) and write a commented run config for them")
-    p.add_argument("--interactions", "-i", required=True, help="interactions CSV/TSV (user id, item id, optional rating, timestamp)")
-    p.add_argument("--items", required=True, help="items CSV/TSV (item id, text columns, optional image path column)")
-    p.add_argument("--users", default=None, help="optional users CSV/TSV (user id + attributes)")
-    p.add_argument("--out", "-o", default=None, help="config file to write (default: configs/<data folder name>.yaml)")
-    p.add_argument("--run-dir", default=None, help="run directory of the config (default: runs/<data folder name>)")
-    p.add_argument("--modalities", nargs="+", choices=["text", "image"], default=None,
-                   help="force a text-only (text) or image-only (image) run; default: what the items file has")
-    p.add_argument("--force", action="store_true", help="overwrite an existing config file")
-    argv = sys.argv[1:] if argv is None else list(argv)
-    a = p.parse_args(argv)
-    try:
-        prop = propose_config(a.interactions, a.items, a.users, run_dir=a.run_dir, modalities=a.modalities)
-        out = Path(a.out or f"configs/{Path(prop.get('run_dir')).name}.yaml")
-        cmd = "graphrec init " + " ".join(argv)
-        write_config(prop, out, command=cmd, force=a.force)
-    except (DataError, ConfigError, ValueError) as exc:
-        print(f"graphrec init: error: {exc}", file=sys.stderr)
-        return 2
-    print(prop.summary())
-    print(f"\nwrote {out}\nnext: graphrec run --config {out}")
-    return 0
-
-
-if __name__ == "__main__":
-    import sys
-
-    sys.exit(main())
