@@ -80,6 +80,9 @@ class Config(StrictConfig):
                               + "; use 'auto' or 'set'")
         self._check_encoders()
         self._check_template()
+        from graphrec.baselines import check_grids
+
+        check_grids(self.baselines)
 
     def _check_encoders(self) -> None:
         from graphrec.encoders.base import list_encoders

@@ -241,8 +241,10 @@ def test_tune_all_shares_teacher(data):
 def test_config_is_strict():
     with pytest.raises(ConfigError, match="names"):
         BaselinesConfig(names=["nope"])
+    from graphrec.config import Config
+
     with pytest.raises(ConfigError, match="grids.mf_bpr.lrr"):
-        BaselinesConfig.from_dict({"grids": {"mf_bpr": {"lrr": [1]}}})
+        Config.from_dict({"baselines": {"grids": {"mf_bpr": {"lrr": [1]}}}})
     assert BaselinesConfig().budget_of("content_knn") == 5
 
 

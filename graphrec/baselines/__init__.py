@@ -80,6 +80,16 @@ BASELINES: dict[str, BaselineSpec] = {
 }
 
 
+def check_grids(config) -> None:
+    """Every grid parameter of a :class:`~graphrec.baselines.config.BaselinesConfig` is one its baseline takes."""
+    from graphrec.config_base import ConfigError
+
+    for n, grid in config.grids.items():
+        for k in grid:
+            if k not in BASELINES[n].defaults:
+                raise ConfigError(f"baselines.grids.{n}.{k}: unknown parameter; valid: {sorted(BASELINES[n].defaults)}")
+
+
 def get_baseline(name: str) -> BaselineSpec:
     """The spec of ``name``; an unknown name is an error listing the valid ones."""
     if name not in BASELINES:
@@ -97,4 +107,4 @@ def fit_baseline(name: str, data, params: dict[str, Any] | None = None, seed: in
     return spec.fit(data, params or {}, seed, validate, progress, teacher)
 
 
-__all__ = ["BASELINES", "BaselineSpec", "get_baseline", "fit_baseline"]
+__all__ = ["BASELINES", "BaselineSpec", "check_grids", "get_baseline", "fit_baseline"]

@@ -10,6 +10,7 @@ from graphrec.config import Config
 
 SETTINGS = ("cold", "warm", "hybrid", "cold_full")
 METRICS = ("recall@20", "ndcg@20")
+MAIN = "graphrec"
 
 
 def _f(x: float) -> str:
@@ -87,10 +88,15 @@ def _budget_table(summary: dict) -> list[str]:
     return lines + [""]
 
 
+def best_baseline(summary: dict[str, Any], setting: str, metric: str) -> str | None:
+    """The baseline with the highest mean over runs in ``setting``/``metric``."""
+    cands = {m: v[setting][metric]["mean"] for m, v in summary["models"].items()
+             if not m.startswith(MAIN) and setting in v}
+    return max(cands, key=cands.get) if cands else None
+
+
 def render_report(summary: dict[str, Any], cfg: Config, command: str, plots: Sequence[str] = ()) -> str:
     """``benchmark/report.md``: headline, per-model tables, paired ratios, within-run intervals, budgets."""
-    from graphrec.benchmark.summary import best_baseline
-
     b = cfg.benchmark
     lines = ["# graphrec item k-fold benchmark", "", "Produced by:", "", "```bash", command, "```", "",
              f"{summary['runs']} runs of a {summary['folds']}-fold item partition (popularity-stratified, seed "

@@ -125,13 +125,6 @@ def summarize(cfg: Config, runs: Sequence[int]) -> dict[str, Any]:
     return out
 
 
-def best_baseline(summary: dict[str, Any], setting: str, metric: str) -> str | None:
-    """The baseline with the highest mean over runs in ``setting``/``metric``."""
-    cands = {m: v[setting][metric]["mean"] for m, v in summary["models"].items()
-             if not m.startswith(MAIN) and setting in v}
-    return max(cands, key=cands.get) if cands else None
-
-
 def write_summary(cfg: Config, runs: Sequence[int], log=print, command: str | None = None) -> dict[str, Any]:
     """Compute and write ``summary.json``, ``report.md`` and ``per_run.png`` under ``benchmark/``."""
     from graphrec.benchmark.report import plot_per_run, render_report

@@ -133,3 +133,15 @@ def knn_graph_to_sources(
     if not idx_out:
         return torch.zeros(0, k, dtype=torch.long), torch.zeros(0, k)
     return torch.cat(idx_out), torch.cat(w_out)
+
+
+def pca(x: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean and top-``k`` principal directions of the rows of ``x`` (exact SVD; zero columns past its rank).
+
+    Shapes: x (n, D) -> mean (D,), components (D, k)
+    """
+    mean = x.mean(0) if x.shape[0] else torch.zeros(x.shape[1], device=x.device)
+    _, _, vh = torch.linalg.svd((x - mean).double(), full_matrices=False)  # (r, D), r = min(n, D)
+    comp = torch.zeros(x.shape[1], k, dtype=torch.float64, device=x.device)
+    comp[:, : min(k, vh.shape[0])] = vh[:k].T
+    return mean, comp.float()

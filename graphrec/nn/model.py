@@ -29,7 +29,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from graphrec.graph.build import centred_normalised, item_degree, knn_graph_to_sources, normalized_adjacency
+from graphrec.graph.build import centred_normalised, item_degree, knn_graph_to_sources, normalized_adjacency, pca
 from graphrec.nn.backbone import CFBackbone
 from graphrec.nn.content_scores import ContentScores
 from graphrec.nn.fusion import GatedFusion, MaskedMeanFusion
@@ -173,14 +173,10 @@ class GraphRec(nn.Module):
         feats = self.features
         for m, k in self.reduce.items():  # fixed PCA of wide modalities, fitted on warm items only
             x, mask = feats[m]
-            sel = x[mask & self.warm]
-            mean = sel.mean(0) if sel.shape[0] else torch.zeros(x.shape[1], device=x.device)
-            _, _, vh = torch.linalg.svd((sel - mean).double(), full_matrices=False)  # (r, D), r = min(n, D)
-            comp = torch.zeros(x.shape[1], k, dtype=torch.float64, device=x.device)
-            comp[:, : min(k, vh.shape[0])] = vh[:k].T
-            setattr(self, f"pca__{m}", comp.float())
+            mean, comp = pca(x[mask & self.warm], k)
+            setattr(self, f"pca__{m}", comp)
             setattr(self, f"pca_mean__{m}", mean)
-            setattr(self, f"xr__{m}", (x - mean) @ comp.float())  # the attached catalogue, reduced once
+            setattr(self, f"xr__{m}", (x - mean) @ comp)  # the attached catalogue, reduced once
         for m in self.knn_modalities:
             x, mask = feats[m]
             sel = mask & self.warm
@@ -401,8 +397,3 @@ class GraphRec(nn.Module):
         else:
             transfer = torch.zeros(cold.shape[0], bb.dim, device=cold.device)
         return torch.cat([cold, torch.zeros_like(cold), transfer, cs.serving_items(vec, cs.item_prior(vec))], 1)
-
-    def score_items(self, users: torch.Tensor, item_emb: torch.Tensor) -> torch.Tensor:
-        """Scores of users against given item embeddings (e.g. from :meth:`embed_items`). (B,), (N, d) -> (B, N)."""
-        u, _ = self.embeddings()
-        return u[users] @ item_emb.T
