@@ -131,6 +131,8 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--only-run", type=int, default=None, help="train and evaluate this run only (used by the workers)")
     b.add_argument("--threads", type=int, default=None, help="torch threads of this process (default: benchmark.threads)")
     b.add_argument("--summary-only", action="store_true", help="only recompute summary.json and report.md from the runs")
+    b.add_argument("--lane", choices=["A", "B"], default=None, help=argparse.SUPPRESS)  # a worker of `benchmark.jobs: 2`
+    b.add_argument("--session", default=None, help=argparse.SUPPRESS)
     b.add_argument("--no-progress", action="store_true", help="hide progress bars")
     c = _command(sub, "config", "print the effective config, or the reference of every option")
     c.add_argument("--reference", action="store_true", help="print the Markdown reference of all options")
@@ -221,6 +223,13 @@ def _benchmark(args: argparse.Namespace, cfg: Config) -> int:
     command = "graphrec " + " ".join(sys.argv[1:]) if sys.argv and sys.argv[0].endswith("graphrec") else "graphrec benchmark"
     if args.summary_only:
         write_summary(cfg, list(range(cfg.benchmark.runs)), command=command)
+        return 0
+    if args.lane is not None:
+        from graphrec.benchmark.lanes import run_lane
+
+        with torch_threads(args.threads or 1):
+            run_lane(cfg, args.lane, args.session or "manual", list(range(cfg.benchmark.runs)), args.force,
+                     progress=not args.no_progress)
         return 0
     if args.only_run is not None:
         from graphrec import stages

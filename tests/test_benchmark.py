@@ -147,3 +147,23 @@ def test_rerun_is_up_to_date_and_a_removed_model_is_retrained(bench, capsys):
     out = capsys.readouterr().out
     assert out.count("[train graphrec] running") == 1 and "[train mf_bpr] up to date" in out
     assert ckpt.exists()
+
+
+def test_lane_markers_are_per_session_and_claims_exclusive(tmp_path):
+    from graphrec.benchmark.lanes import _claim, _mark, _marked
+
+    _mark(tmp_path, "laneA", "s1")
+    assert _marked(tmp_path, "laneA", "s1") and not _marked(tmp_path, "laneA", "s2")  # an earlier session's marker
+    assert _claim(tmp_path, "evaluate", "s1") and not _claim(tmp_path, "evaluate", "s1")  # one evaluator per run
+    assert _claim(tmp_path, "evaluate", "s2")  # a stale claim of another session does not block
+
+
+def test_lanes_split_the_models_by_teacher_chain():
+    from graphrec.benchmark.lanes import lane_models
+    from graphrec.config import Config
+
+    lanes = lane_models(Config())
+    assert lanes["A"][:2] == ["baseline:mf_bpr", "baseline:lightgcn"]  # warm models before their students
+    assert {"baseline:dropoutnet", "baseline:aldi", "baseline:content_cf_nb"} <= set(lanes["A"])
+    assert lanes["B"][0] == "graphrec" and "baseline:knn_pop" in lanes["B"]
+    assert not set(lanes["A"]) & set(lanes["B"])

@@ -63,46 +63,62 @@ def run_one(cfg: Config, run: int, features, force: bool = False, log=print, pro
     return {"run": run, "seconds": seconds}
 
 
-def _eta(done: dict[int, float], remaining: int, jobs: int) -> str:
-    if not done:
-        return "ETA after the first run"
-    per = sum(done.values()) / len(done)
-    return f"ETA ~{per * -(-remaining // max(jobs, 1)) / 60:.0f} min ({remaining} runs left, ~{per / 60:.0f} min each)"
+def _progress(cfg: Config, runs: list[int], session: str, t_start: float, log) -> None:
+    from graphrec.benchmark.lanes import LANES, _marked
+
+    done = [r for r in runs if _marked(cfg.paths.benchmark_run(r).root, "evaluated", session)]
+    lanes = {ln: sum(_marked(cfg.paths.benchmark_run(r).root, f"lane{ln}", session) for r in runs) for ln in LANES}
+    el = (time.time() - t_start) / 60
+    eta = "ETA after the first evaluated run"
+    if done:
+        per_run = el / max(max(lanes.values()), 1)
+        eta = f"ETA ~{per_run * (len(runs) - min(lanes.values())):.0f} min"
+    log(f"[benchmark] {el:.0f} min: runs evaluated {done}; runs trained by lane A {lanes['A']}, lane B {lanes['B']}"
+        f" of {len(runs)}; {eta}")
 
 
-def _workers(argv: Sequence[str], runs: list[int], jobs: int, threads: int, root: Path, log) -> None:
-    """Train ``runs`` in up to ``jobs`` child processes (``graphrec benchmark --only-run r``)."""
-    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
-    todo, live, done = list(runs), {}, {}
-    t_start = time.time()
-    while todo or live:
-        while todo and len(live) < jobs:
-            r = todo.pop(0)
-            logf = open(root / f"run{r}.log", "a")
-            cmd = [sys.executable, "-m", "graphrec.cli", "benchmark", *argv, "--only-run", str(r), "--threads", str(threads)]
-            live[r] = (subprocess.Popen(cmd, stdout=logf, stderr=subprocess.STDOUT, env=env), time.time(), logf)
-            log(f"[benchmark] run {r} started in a worker (log: {root / f'run{r}.log'})")
+def _lanes(argv: Sequence[str], cfg: Config, runs: list[int], session: str, log, heartbeat: float = 60.0,
+           force: bool = False) -> None:
+    """Run the two lanes (:mod:`graphrec.benchmark.lanes`) as child processes until both finish."""
+    root = cfg.paths.benchmark
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    procs = {}
+    for lane in ("A", "B"):
+        logf = open(root / f"lane{lane}.log", "a")
+        cmd = [sys.executable, "-m", "graphrec.cli", "benchmark", *argv, "--lane", lane, "--session", session,
+               "--threads", "1", "--runs", str(cfg.benchmark.runs)] + (["--force"] if force else [])
+        procs[lane] = (subprocess.Popen(cmd, stdout=logf, stderr=subprocess.STDOUT, env=env), logf)
+        log(f"[benchmark] lane {lane} started (log: {root / f'lane{lane}.log'})")
+    t0, last = time.time(), 0.0
+    while procs:
         time.sleep(5)
-        for r, (proc, t0, logf) in list(live.items()):
+        if time.time() - last > heartbeat:
+            _progress(cfg, runs, session, t0, log)
+            last = time.time()
+        for lane, (proc, logf) in list(procs.items()):
             if proc.poll() is None:
                 continue
             logf.close()
-            del live[r]
+            del procs[lane]
             if proc.returncode != 0:
-                raise RuntimeError(f"benchmark run {r} failed (exit {proc.returncode}); see {root / f'run{r}.log'}")
-            done[r] = time.time() - t0
-            log(f"[benchmark] run {r} done in {done[r] / 60:.1f} min; {_eta(done, len(todo) + len(live), jobs)}; "
-                f"elapsed {(time.time() - t_start) / 60:.1f} min")
+                for p, f in procs.values():
+                    p.terminate()
+                raise RuntimeError(f"benchmark lane {lane} failed (exit {proc.returncode}); see {root / f'lane{lane}.log'}")
+            log(f"[benchmark] lane {lane} finished")
+    _progress(cfg, runs, session, t0, log)
 
 
 def run_benchmark(cfg: Config, argv: Sequence[str] = (), runs: Sequence[int] | None = None, force: bool = False,
                   log=print, progress: bool = False, command: str = "graphrec benchmark") -> dict:
-    """The whole benchmark: data stages once, run 0, the other runs (parallel), then the summary.
+    """The whole benchmark: data stages once, then every run (two lanes with ``benchmark.jobs: 2``), then the summary.
 
     Args:
-        argv: the command-line arguments (``--config``, ``--set``) handed to worker processes.
+        argv: the command-line arguments (``--config``, ``--set``) handed to the lane processes.
         runs: which runs (default ``range(benchmark.runs)``).
     """
+    import uuid
+
+    from graphrec.benchmark.lanes import run_lane
     from graphrec.benchmark.summary import write_summary
     from graphrec.stages import stage_encode, stage_prepare
     from graphrec.training.seed import torch_threads
@@ -111,23 +127,18 @@ def run_benchmark(cfg: Config, argv: Sequence[str] = (), runs: Sequence[int] | N
     runs = list(range(b.runs)) if runs is None else list(runs)
     t0 = time.time()
     stage_prepare(cfg, force, log)
-    features = stage_encode(cfg, False, log, progress)
+    stage_encode(cfg, False, log, progress)
     cfg.paths.benchmark.mkdir(parents=True, exist_ok=True)
-    log(f"[benchmark] {len(runs)} runs x {1 + len(cfg.baselines.names) if cfg.suite.baselines else 1} models, "
-        f"{b.folds} item folds (seed {b.fold_seed}); {b.jobs} worker(s) after run 0")
-    times: dict[int, float] = {}
-    with torch_threads(b.threads):
-        if 0 in runs:
-            times[0] = run_one(cfg, 0, features, force, log, progress)["seconds"]
-            log(f"[benchmark] run 0 done in {times[0] / 60:.1f} min")
-    rest = [r for r in runs if r != 0]
-    if rest and b.jobs > 1:
-        _workers(list(argv), rest, b.jobs, 1, cfg.paths.benchmark, log)
+    n_models = 1 + (len(cfg.baselines.names) if cfg.suite.baselines else 0)
+    log(f"[benchmark] {len(runs)} runs x {n_models} models, {b.folds} item folds (seed {b.fold_seed}); "
+        f"{'two lanes (one process per core)' if b.jobs > 1 else 'one process'}")
+    session = uuid.uuid4().hex[:12]
+    if b.jobs > 1:
+        _lanes(argv, cfg, runs, session, log, force=force)
     else:
-        for r in rest:
-            with torch_threads(b.threads):
-                times[r] = run_one(cfg, r, features, force, log, progress)["seconds"]
-            log(f"[benchmark] run {r} done; {_eta({k: v for k, v in times.items() if k}, len(runs) - len(times), 1)}")
+        with torch_threads(b.threads):
+            for lane in ("A", "B"):  # one process: lane A's models of every run, then lane B's (which evaluates)
+                run_lane(cfg, lane, session, runs, force, log, progress)
     summary = write_summary(cfg, runs, log=log, command=command)
     log(f"[benchmark] finished in {(time.time() - t0) / 60:.1f} min: {cfg.paths.benchmark / 'report.md'}")
     return summary

@@ -160,8 +160,11 @@ def _teacher_for(cfg: Config, paths: RunPaths, trained: dict[str, dict]) -> tupl
 
 
 def train_baselines(cfg: Config, data, paths: RunPaths, validator, force: bool = False, log=print, progress: bool = True,
-                    fixed_params: dict[str, dict] | None = None) -> dict[str, dict]:
-    """Tune (or, with ``fixed_params[name]``, just fit) and store every baseline; returns their records."""
+                    fixed_params: dict[str, dict] | None = None, names: list[str] | None = None) -> dict[str, dict]:
+    """Tune (or, with ``fixed_params[name]``, just fit) and store every baseline; returns their records.
+
+    ``names``: train only these (the others' stored records are read, e.g. for the teacher).
+    """
     from graphrec.baselines import get_baseline
     from graphrec.baselines.store import save_scorer
     from graphrec.baselines.tune import expand_grid, tune
@@ -174,6 +177,10 @@ def train_baselines(cfg: Config, data, paths: RunPaths, validator, force: bool =
     for name in bcfg.names:
         spec = get_baseline(name)
         out = paths.baseline(name)
+        if names is not None and name not in names:
+            if (out / "tuning.json").exists():
+                records[name] = json.loads((out / "tuning.json").read_text())
+            continue
         teacher_name, teacher = _teacher_for(cfg, paths, records) if spec.uses_teacher else (None, None)
         fixed = (fixed_params or {}).get(name)
         grid = {k: [v] for k, v in fixed.items()} if fixed is not None else bcfg.grid_of(name)
@@ -211,7 +218,7 @@ def stage_train(cfg: Config, features, force: bool = False, log=print, progress:
     Args:
         paths: the run layout (default ``cfg.paths``; benchmark runs pass their own).
         fixed_params: per-baseline parameters to fit without tuning.
-        only: optional filter on ``"graphrec" | "oracle" | "baselines"``.
+        only: optional filter on ``"graphrec" | "oracle" | "baseline:<name>"`` (what to train now).
         nproc: processes for each GraphRec training (>= 2: data-parallel with torchrun; the
             result is the same training up to float order and per-rank dropout draws).
 
@@ -231,7 +238,8 @@ def stage_train(cfg: Config, features, force: bool = False, log=print, progress:
         out["graphrec"] = train_graphrec_models(cfg, data, paths, validator, force, log, progress, nproc)
     if cfg.suite.oracle and want("oracle"):
         out["oracle"] = train_oracle(cfg, data, paths, force, log, progress, nproc)
-    if cfg.suite.baselines and want("baselines"):
-        log(f"[train] baselines (selected on validation): {', '.join(cfg.baselines.names)}")
-        out["baselines"] = train_baselines(cfg, data, paths, validator, force, log, progress, fixed_params)
+    names = [n for n in cfg.baselines.names if want(f"baseline:{n}")]
+    if cfg.suite.baselines and names:
+        log(f"[train] baselines (selected on validation): {', '.join(names)}")
+        out["baselines"] = train_baselines(cfg, data, paths, validator, force, log, progress, fixed_params, names)
     return out
