@@ -141,3 +141,19 @@ def test_mechanism_variants_follow_the_validation_grid(data, models):
     before = models[0].score(users)
     s = v["graphrec-no_prior"].score(users)
     assert not torch.allclose(s, before) and torch.equal(models[0].score(users), before)  # weights restored
+
+
+def test_calibration_term_scores_equal_the_model_score(data, models):
+    from graphrec.recipes.calibrate import TermScores
+
+    m = models[0]
+    terms = TermScores(m)
+    users = torch.arange(data.num_users)
+    for weights in ((0.0, 0.0, 0.0, 0.0, 1.0), (0.7, 0.3, -0.2, 0.5, 0.25)):
+        m.content_scores.set_weights(*weights[:3])
+        m.backbone.transfer_weight.fill_(weights[3])
+        m.backbone.warm_gnn_weight.fill_(weights[4])
+        torch.testing.assert_close(terms.score(users), m.score(users), rtol=1e-5, atol=1e-5)
+    m.content_scores.set_weights(0.0, 0.0, 0.0)
+    m.backbone.transfer_weight.fill_(0.0)
+    m.backbone.warm_gnn_weight.fill_(1.0)
