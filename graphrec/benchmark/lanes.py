@@ -16,10 +16,31 @@ import json
 import os
 import time
 from pathlib import Path
+from typing import Sequence
 
 from graphrec.config import Config
+from graphrec.paths import RunPaths
 
 LANES = ("A", "B")
+
+
+def run_config(cfg: Config) -> Config:
+    """The config a benchmark run trains with: the benchmark's seeds and oracle choice."""
+    b = cfg.benchmark
+    suite = cfg.suite.replace(seeds=list(b.seeds), oracle=b.oracle, ensemble=len(b.seeds) > 1)
+    return cfg.replace(suite=suite)
+
+
+def tuned_params(paths: RunPaths, names: Sequence[str]) -> dict[str, dict]:
+    """The baseline parameters chosen on run 0's validation (``baselines/<name>/tuning.json``)."""
+    run0 = paths.benchmark_run(0)
+    out = {}
+    for n in names:
+        p = run0.baseline(n) / "tuning.json"
+        if not p.exists():
+            raise FileNotFoundError(f"{p}: run 0 has not tuned {n} yet")
+        out[n] = json.loads(p.read_text())["params"]
+    return out
 
 
 def lane_models(cfg: Config) -> dict[str, list[str]]:
@@ -64,7 +85,6 @@ def _claim(run_root: Path, what: str, session: str) -> bool:
 def run_lane(cfg: Config, lane: str, session: str, runs: list[int], force: bool = False, log=print,
              progress: bool = False, poll: float = 5.0) -> None:
     """Train this lane's models of every run (in order) and evaluate the runs it finishes last."""
-    from graphrec.benchmark.runner import run_config, tuned_params
     from graphrec.stages import stage_encode, stage_evaluate, stage_split, stage_train
 
     b = cfg.benchmark

@@ -21,27 +21,8 @@ import time
 from pathlib import Path
 from typing import Sequence
 
+from graphrec.benchmark.lanes import run_config, tuned_params
 from graphrec.config import Config
-from graphrec.paths import RunPaths
-
-
-def run_config(cfg: Config) -> Config:
-    """The config a benchmark run trains with: the benchmark's seeds and oracle choice."""
-    b = cfg.benchmark
-    suite = cfg.suite.replace(seeds=list(b.seeds), oracle=b.oracle, ensemble=len(b.seeds) > 1)
-    return cfg.replace(suite=suite)
-
-
-def tuned_params(paths: RunPaths, names: Sequence[str]) -> dict[str, dict]:
-    """The baseline parameters chosen on run 0's validation (``baselines/<name>/tuning.json``)."""
-    run0 = paths.benchmark_run(0)
-    out = {}
-    for n in names:
-        p = run0.baseline(n) / "tuning.json"
-        if not p.exists():
-            raise FileNotFoundError(f"{p}: run 0 has not tuned {n} yet")
-        out[n] = json.loads(p.read_text())["params"]
-    return out
 
 
 def run_one(cfg: Config, run: int, features, force: bool = False, log=print, progress: bool = False) -> dict:

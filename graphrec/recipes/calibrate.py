@@ -105,6 +105,12 @@ def calibrate(model, cfg: TrainConfig, validator: Validator) -> dict[str, Any]:
     model.eval()
     cs, bb = model.content_scores, model.backbone
     s, s_p, s_t = score_spreads(model, seed=cfg.seed)
+    if bb.ready:  # put the backbone's scores on the GNN cosine's scale (so weights and offsets share one unit)
+        with torch.no_grad():
+            c = (s / s_t) ** 0.5
+            bb.user.mul_(c)
+            bb.item.mul_(c)
+        s, s_p, s_t = score_spreads(model, seed=cfg.seed)
     metric = cfg.val_metric
     rec: dict[str, Any] = {"cos_spread": s, "profile_spread": s_p, "backbone_spread": s_t, "metric": metric,
                            "grid": [], "offsets": [], "warm": [], "notes": []}

@@ -62,7 +62,7 @@ class TrainConfig(StrictConfig):
     calibrate_prior: list[float] = opt([0.0, 0.25, 0.5, 1.0, 2.0], help="Calibration grid of the popularity-prior weight (standardised prior, relative to the spread of the GNN scores).")
     calibrate_transfer: list[float] = opt([0.0, 0.5, 1.0, 2.0], help="Calibration grid of the backbone's CF-transfer weight on cold items (relative to the spread of the GNN scores); used when the model has a backbone.")
     calibrate_warm_gnn: list[float] = opt([0.0, 0.25, 0.5, 1.0], help="Calibration grid of the GNN's weight next to the backbone on warm items (relative), chosen on warm validation.")
-    calibrate_offset: list[float] = opt([-2.0, -1.0, -0.5, 0.0, 0.5, 1.0, 2.0], help="Calibration grid of the cold-item score offset in hybrid lists (units of the GNN score spread); empty = no offset.")
+    calibrate_offset: list[float] = opt([-3.0, -2.0, -1.0, -0.5, 0.0, 0.5, 1.0, 2.0, 3.0], help="Calibration grid of the cold-item score offset in hybrid lists (units of the GNN score spread); empty = no offset.")
     warm_refine_patience: int = opt(2, help="Warm refinement stops after this many epochs without warm-validation improvement.")
     # --- self-supervised / auxiliary objectives (issue 8); their weights are in loss_weights (see its help)
     modality_dropout: float = opt(0.0, help="Training-time probability of dropping each present modality of each item in the forward pass (an item keeps >= 1).")

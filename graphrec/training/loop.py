@@ -149,42 +149,18 @@ def fit(
         the final :class:`FitState` (``history`` holds one record per epoch run: ``epoch``,
         ``step``, ``seconds``, mean of each loss term, ``val/<metric>`` when validated).
     """
-    from tqdm.auto import tqdm
-
     state = state or FitState()
     if early_stopping is not None and state.stopping is not None:
         early_stopping.load_state_dict(state.stopping)
     params = [p for g in optimizer.param_groups for p in g["params"]]
-    t_start = time.perf_counter()
     for epoch in range(state.epoch, epochs):
         if early_stopping is not None and early_stopping.should_stop:
             break
         if isinstance(task, torch.nn.Module):
             task.train()
         t0 = time.perf_counter()
-        sums: dict[str, float] = {}
-        n = 0
-        bar = tqdm(batches(epoch), desc=f"{desc} {epoch}", disable=not progress, leave=False)
-        for batch in bar:
-            if device is not None:
-                batch = to_device(batch, device)
-            terms = _terms(task(*batch))
-            optimizer.zero_grad(set_to_none=True)
-            terms["loss"].backward()
-            if dist is not None:
-                dist.all_reduce_grads(params)
-            if grad_clip > 0:
-                torch.nn.utils.clip_grad_norm_(params, grad_clip)
-            optimizer.step()
-            state.step += 1
-            n += 1
-            for k, v in terms.items():
-                sums[k] = sums.get(k, 0.0) + float(v.detach())
-            if logger is not None:
-                for k, v in terms.items():
-                    logger.add_scalar(f"train/{k}", float(v.detach()), state.step)
-            if progress:
-                bar.set_postfix(loss=f"{float(terms['loss'].detach()):.4f}")
+        sums, n = _train_epoch(task, batches(epoch), optimizer, params, state, grad_clip, logger, device, dist,
+                               progress, f"{desc} {epoch}")
         if dist is not None:
             sums = dist.mean_of(sums)
         rec: dict[str, Any] = {"epoch": epoch, "step": state.step, "seconds": time.perf_counter() - t0}
@@ -193,20 +169,7 @@ def fit(
             rec.update(epoch_stats())
         improved = False
         if validate is not None and ((epoch + 1) % eval_every == 0 or epoch == epochs - 1):
-            metrics = validate()
-            rec.update({f"val/{k}": v for k, v in metrics.items()})
-            if early_stopping is not None:
-                if early_stopping.metric not in metrics:
-                    raise ValueError(f"validation returned no {early_stopping.metric!r} (got {sorted(metrics)})")
-                value = float(metrics[early_stopping.metric])
-                if not math.isfinite(value):
-                    raise ValueError(f"validation {early_stopping.metric!r} is {value} at epoch {epoch}")
-                improved = early_stopping.update(value, epoch)
-            if on_validation is not None:
-                rec.update(on_validation(metrics, rec) or {})
-            if logger is not None:
-                for k, v in metrics.items():
-                    logger.add_scalar(f"val/{k}", v, state.step)
+            improved = _validate(validate, early_stopping, on_validation, logger, rec, state.step, epoch)
         state.history.append(rec)
         state.epoch = epoch + 1
         state.stopping = early_stopping.state_dict() if early_stopping is not None else None
@@ -218,8 +181,59 @@ def fit(
         if log_epochs is not None:
             shown = {k: round(v, 4) for k, v in rec.items() if isinstance(v, float) and (k.endswith("loss") or k.startswith("val/"))}
             log_epochs(f"{desc} epoch {epoch} ({rec['seconds']:.1f}s) {shown}")
-    state.seconds = max(state.seconds, time.perf_counter() - t_start) if not state.history else state.seconds
     return state
+
+
+def _train_epoch(task, batches: Iterable[tuple], optimizer, params, state: FitState, grad_clip: float, logger, device,
+                 dist, progress: bool, desc: str) -> tuple[dict[str, float], int]:
+    """One pass over ``batches``: an optimizer step per batch; returns the summed loss terms and the step count."""
+    from tqdm.auto import tqdm
+
+    sums: dict[str, float] = {}
+    n = 0
+    bar = tqdm(batches, desc=desc, disable=not progress, leave=False)
+    for batch in bar:
+        if device is not None:
+            batch = to_device(batch, device)
+        terms = _terms(task(*batch))
+        optimizer.zero_grad(set_to_none=True)
+        terms["loss"].backward()
+        if dist is not None:
+            dist.all_reduce_grads(params)
+        if grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(params, grad_clip)
+        optimizer.step()
+        state.step += 1
+        n += 1
+        for k, v in terms.items():
+            sums[k] = sums.get(k, 0.0) + float(v.detach())
+        if logger is not None:
+            for k, v in terms.items():
+                logger.add_scalar(f"train/{k}", float(v.detach()), state.step)
+        if progress:
+            bar.set_postfix(loss=f"{float(terms['loss'].detach()):.4f}")
+    return sums, n
+
+
+def _validate(validate, early_stopping: EarlyStopping | None, on_validation, logger, rec: dict[str, Any], step: int,
+              epoch: int) -> bool:
+    """Validation after an epoch: record the metrics, update early stopping; True on a new best."""
+    metrics = validate()
+    rec.update({f"val/{k}": v for k, v in metrics.items()})
+    improved = False
+    if early_stopping is not None:
+        if early_stopping.metric not in metrics:
+            raise ValueError(f"validation returned no {early_stopping.metric!r} (got {sorted(metrics)})")
+        value = float(metrics[early_stopping.metric])
+        if not math.isfinite(value):
+            raise ValueError(f"validation {early_stopping.metric!r} is {value} at epoch {epoch}")
+        improved = early_stopping.update(value, epoch)
+    if on_validation is not None:
+        rec.update(on_validation(metrics, rec) or {})
+    if logger is not None:
+        for k, v in metrics.items():
+            logger.add_scalar(f"val/{k}", v, step)
+    return improved
 
 
 class MemoryCheckpointer:
