@@ -1,10 +1,14 @@
-"""Training speed and memory: GraphRec vs PyG LightGCN on the same graph (issue 5).
+"""Training speed and memory: GraphRec vs LightGCN in its efficient form, on the same graph (issue 15).
 
 Seconds per training epoch and peak RSS, measured side by side in one run, each model in its
 own subprocess (so peak RSS is that model's alone), same train graph, embedding size and batch
-size. LightGCN follows PyG's ``examples/lightgcn.py``: one full-graph propagation per batch,
-BPR with one negative per positive. GraphRec runs its real training step (item tower over all
-items, LightGCN propagation, content kNN cold view, every loss term, shared negatives).
+size. LightGCN is PyG's ``LightGCN`` (parameters, ``recommendation_loss``) propagated with a
+precomputed normalised sparse adjacency and the symmetric sparse product (the efficient form,
+as graphrec's LightGCN baseline and backbone train it), BPR with one negative per positive.
+GraphRec runs its real training step with the default configuration (item tower over all
+items, LightGCN propagation, content kNN cold view, the default loss terms, shared negatives).
+GraphRec's whole training also fits its collaborative backbone (a LightGCN, the same cost as
+the LightGCN row) and a calibration on validation; those are reported by ``graphrec train``.
 
 Item features: ``--features store`` reads ``<run>/features`` with :func:`graphrec.encoders.encode_items`
 (cache only); ``random`` uses random matrices with the default encoders' sizes (384 text,
@@ -42,7 +46,9 @@ def _load(args):
     if args.features in ("store", "auto") and (run / "features").exists():
         from graphrec.encoders import encode_items
 
-        feats, _ = encode_items(items, cache_dir=run / "features", progress=False)
+        from graphrec.config import Config
+
+        feats, _ = encode_items(items, Config().encoders, run / "features", progress=False)
         source = "store"
     elif args.features == "store":
         raise FileNotFoundError(f"no feature store at {run / 'features'}")
@@ -69,37 +75,35 @@ def _child(args) -> dict:
     if args.which == "lightgcn":
         from torch_geometric.nn import LightGCN
 
+        from graphrec.baselines.lightgcn import normalized_adjacency, propagate, train_graph
+
         U = data.num_users
-        ei = torch.stack([data.train[0], data.train[1] + U])
-        edge_index = torch.cat([ei, ei.flip(0)], 1)
         model = LightGCN(U + data.num_items, args.dim, args.layers)
+        adj = normalized_adjacency(train_graph(data), U + data.num_items)
         opt = torch.optim.Adam(model.parameters(), lr=1e-3)
         warm = torch.unique(data.train[1])
 
         def step(idx):
-            pos = ei[:, idx]
-            neg = torch.stack([pos[0], warm[torch.randint(len(warm), (len(idx),), generator=g)] + U])
-            eli = torch.cat([pos, neg], 1)
-            rank = model(edge_index, eli)
-            p, q = rank.chunk(2)
-            loss = model.recommendation_loss(p, q, node_id=eli.unique())
+            u, i = data.train[0, idx], data.train[1, idx]
+            j = warm[torch.randint(len(warm), (len(idx),), generator=g)]
+            emb = propagate(model, adj)
+            eu, ei, ej = emb[u], emb[i + U], emb[j + U]
+            loss = model.recommendation_loss((eu * ei).sum(1), (eu * ej).sum(1), node_id=torch.cat([u, i + U, j + U]))
             opt.zero_grad()
             loss.backward()
             opt.step()
     else:
-        from graphrec.nn import ModelConfig, build_model
-        from graphrec.task import GraphRecTask
-        from graphrec.training import NegativeSampler, TrainConfig
-        from graphrec.recipes.graphrec import model_features
+        from graphrec.config import Config
+        from graphrec.recipes.graphrec import setup_graphrec
+        from graphrec.training import NegativeSampler
 
-        mc = ModelConfig(dim=args.dim, num_layers=args.layers)
-        tc = TrainConfig(batch_size=args.batch_size)
-        feats = model_features(data, mc.modalities)
-        model = build_model(mc, data.num_users, data.num_items, {k: v[0].shape[1] for k, v in feats.items()})
+        cfg = Config()
+        mc = cfg.model.replace(dim=args.dim, num_layers=args.layers).restricted_to(data.features)
+        tc = cfg.train.replace(batch_size=args.batch_size)
         t_setup = time.perf_counter()
-        model.set_graph(data.train, feats)
+        st = setup_graphrec(data, mc, tc)
         setup = time.perf_counter() - t_setup
-        task = GraphRecTask(model, tc)
+        task = st.task.train()
         opt = torch.optim.Adam(task.parameters(), lr=tc.lr)
         sampler = NegativeSampler(data.train, data.num_items)
 

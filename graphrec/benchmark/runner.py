@@ -59,7 +59,7 @@ def _progress(cfg: Config, runs: list[int], session: str, t_start: float, log) -
 
 
 def _lanes(argv: Sequence[str], cfg: Config, runs: list[int], session: str, log, heartbeat: float = 60.0,
-           force: bool = False) -> None:
+           force: bool = False, progress: bool = False) -> None:
     """Run the two lanes (:mod:`graphrec.benchmark.lanes`) as child processes until both finish."""
     root = cfg.paths.benchmark
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
@@ -67,7 +67,8 @@ def _lanes(argv: Sequence[str], cfg: Config, runs: list[int], session: str, log,
     for lane in ("A", "B"):
         logf = open(root / f"lane{lane}.log", "a")
         cmd = [sys.executable, "-m", "graphrec.cli", "benchmark", *argv, "--lane", lane, "--session", session,
-               "--threads", "1", "--runs", str(cfg.benchmark.runs)] + (["--force"] if force else [])
+               "--threads", "1", "--runs", str(cfg.benchmark.runs)] + (["--force"] if force else []) \
+            + ([] if progress else ["--no-progress"])
         procs[lane] = (subprocess.Popen(cmd, stdout=logf, stderr=subprocess.STDOUT, env=env), logf)
         log(f"[benchmark] lane {lane} started (log: {root / f'lane{lane}.log'})")
     t0, last = time.time(), 0.0
@@ -115,7 +116,7 @@ def run_benchmark(cfg: Config, argv: Sequence[str] = (), runs: Sequence[int] | N
         f"{'two lanes (one process per core)' if b.jobs > 1 else 'one process'}")
     session = uuid.uuid4().hex[:12]
     if b.jobs > 1:
-        _lanes(argv, cfg, runs, session, log, force=force)
+        _lanes(argv, cfg, runs, session, log, force=force, progress=progress)
     else:
         with torch_threads(b.threads):
             for lane in ("A", "B"):  # one process: lane A's models of every run, then lane B's (which evaluates)
