@@ -10,6 +10,7 @@ Exit codes: 0 success, 2 bad input or configuration (the message names file/row/
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from graphrec.config import Config, ConfigError, load_config
@@ -85,6 +86,11 @@ def build_parser() -> argparse.ArgumentParser:
         sp = _command(sub, name, help_, help_)
         sp.add_argument("--no-progress", action="store_true", help="hide progress bars")
         if name in ("train", "run"):
+            sp.add_argument("--jobs", type=int, default=None, metavar="J",
+                            help="train the run's models in J processes (1 or 2; default suite.jobs): the second "
+                                 "process trains the warm baselines and their students while this one trains GraphRec "
+                                 "and the other baselines")
+            sp.add_argument("--lane", choices=["A", "B"], default=None, help=argparse.SUPPRESS)
             sp.add_argument("--nproc", type=int, default=1, metavar="N",
                             help="train GraphRec on N local processes (data-parallel, launched with torchrun; Gloo on "
                                  "CPU, one GPU per process with NCCL; default 1). See README 'Devices and processes'")
@@ -203,11 +209,43 @@ def _dispatch(args: argparse.Namespace, cfg: Config) -> int:
     if args.command in ("encode", "train", "evaluate", "run"):
         features = stages.stage_encode(cfg, force=args.force, progress=progress)
     if args.command in ("train", "run"):
-        stages.stage_train(cfg, features, force=args.force, progress=progress, nproc=args.nproc)
+        _train(args, cfg, features, progress)
     if args.command in ("evaluate", "run"):
         summary = stages.stage_evaluate(cfg, features, force=args.force, progress=progress)
         print(summary)
     return 0
+
+
+def _train(args: argparse.Namespace, cfg: Config, features, progress: bool) -> None:
+    """The train stage, in one process or in two lanes (:func:`graphrec.stages.train.lane_models`)."""
+    import subprocess
+
+    from graphrec import stages
+    from graphrec.stages.train import lane_models
+
+    jobs = args.jobs if args.jobs is not None else cfg.suite.jobs
+    if args.lane is not None or jobs <= 1:
+        lanes = lane_models(cfg)
+        only = (lambda m: m in lanes[args.lane]) if args.lane else None
+        stages.stage_train(cfg, features, force=args.force, progress=progress, nproc=args.nproc, only=only)
+        return
+    argv = ["train"] + ([f"--config={args.config}"] if args.config else []) + [f"--set={o}" for o in args.overrides]
+    argv += ["--lane", "A", "--no-progress"] + (["--force"] if args.force else [])
+    cfg.paths.root.mkdir(parents=True, exist_ok=True)
+    log_path = cfg.paths.root / "train_laneA.log"
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    with open(log_path, "a") as fh:
+        print(f"[train] second process: warm baselines and their students (log: {log_path})")
+        child = subprocess.Popen([sys.executable, "-m", "graphrec.cli", *argv], stdout=fh, stderr=subprocess.STDOUT, env=env)
+        try:
+            lanes = lane_models(cfg)
+            stages.stage_train(cfg, features, force=args.force, progress=progress, nproc=args.nproc,
+                               only=lambda m: m in lanes["B"])
+        finally:
+            rc = child.wait()
+    if rc != 0:
+        raise RuntimeError(f"the second train process failed (exit {rc}); see {log_path}")
+    stages.stage_train(cfg, features, force=False, progress=progress, nproc=args.nproc)  # all up to date: records
 
 
 def _benchmark(args: argparse.Namespace, cfg: Config) -> int:

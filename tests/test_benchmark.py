@@ -159,7 +159,7 @@ def test_lane_markers_are_per_session_and_claims_exclusive(tmp_path):
 
 
 def test_lanes_split_the_models_by_teacher_chain():
-    from graphrec.benchmark.lanes import lane_models
+    from graphrec.stages.train import lane_models
     from graphrec.config import Config
 
     lanes = lane_models(Config())

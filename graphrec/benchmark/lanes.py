@@ -43,17 +43,6 @@ def tuned_params(paths: RunPaths, names: Sequence[str]) -> dict[str, dict]:
     return out
 
 
-def lane_models(cfg: Config) -> dict[str, list[str]]:
-    """Which models each lane trains: ``graphrec`` and ``baseline:<name>`` entries."""
-    from graphrec.baselines import get_baseline
-
-    chain = [n for n in cfg.baselines.names
-             if get_baseline(n).val_setting == "warm" or get_baseline(n).uses_teacher] if cfg.suite.baselines else []
-    rest = [n for n in cfg.baselines.names if n not in chain] if cfg.suite.baselines else []
-    return {"A": [f"baseline:{n}" for n in chain], "B": ["graphrec"] + (["oracle"] if cfg.suite.oracle else [])
-            + [f"baseline:{n}" for n in rest]}
-
-
 def _marker(run_root: Path, what: str) -> Path:
     return run_root / f".{what}.session"
 
@@ -86,6 +75,7 @@ def run_lane(cfg: Config, lane: str, session: str, runs: list[int], force: bool 
              progress: bool = False, poll: float = 5.0) -> None:
     """Train this lane's models of every run (in order) and evaluate the runs it finishes last."""
     from graphrec.stages import stage_encode, stage_evaluate, stage_split, stage_train
+    from graphrec.stages.train import lane_models
 
     b = cfg.benchmark
     rcfg = run_config(cfg)

@@ -103,10 +103,13 @@ class SuiteConfig(StrictConfig):
     seeds: list[int] = opt([0, 1, 2], help="GraphRec training seeds (train.seed is replaced by each); the first is the main model (model/), the others are trained into model_seed<N>/. Mean and spread over seeds go to the report.")
     baselines: bool = opt(True, help="Tune, train and evaluate the baselines (section `baselines`).")
     oracle: bool = opt(True, help="Train the warm oracle (GraphRec that saw part of each cold-test item's users) and report the cold-to-warm gap closed.")
+    jobs: int = opt(1, help="Processes of the train stage (1 or 2; configs/ml1m-mm.yaml uses 2): with 2, a second process trains the warm baselines and the baselines taught by them while the first trains GraphRec and the rest (one torch thread each).")
     ensemble: bool = opt(True, help="With two or more seeds: also evaluate their mean-of-scores ensemble (row graphrec_ensemble; no extra training) and record it in <run_dir>/ensemble.json, which serving then uses.")
 
     def validate(self) -> None:
         if not self.seeds:
             raise ConfigError("seeds: at least one seed")
+        if self.jobs not in (1, 2):
+            raise ConfigError(f"jobs: 1 or 2, got {self.jobs}")
         if len(set(self.seeds)) != len(self.seeds):
             raise ConfigError(f"seeds: duplicate seeds in {self.seeds}")

@@ -111,7 +111,8 @@ def stage_evaluate(cfg: Config, features, force: bool = False, log=print, progre
     data_files = {n: file_signature(paths.split / f"{n}.csv") for n in ("train", "val_warm", "val_cold", "test_warm", "test_cold")}
     files = model_files(cfg, paths)
     users = paths.prepared / "users.csv"
-    inputs = {"eval": cfg.eval.to_dict(), "suite": cfg.suite.to_dict(), "baselines": cfg.baselines.names,
+    suite = {k: v for k, v in cfg.suite.to_dict().items() if k != "jobs"}  # how training was parallelised is not an input
+    inputs = {"eval": cfg.eval.to_dict(), "suite": suite, "baselines": cfg.baselines.names,
               "models": {n: file_signature(p) for n, p in files.items()}, "split": data_files,
               "users": file_signature(users) if users.exists() else None}
     command = "graphrec " + " ".join(sys.argv[1:]) if sys.argv and sys.argv[0].endswith("graphrec") else "graphrec run"

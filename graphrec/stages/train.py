@@ -210,6 +210,21 @@ def train_baselines(cfg: Config, data, paths: RunPaths, validator, force: bool =
     return records
 
 
+def lane_models(cfg: Config) -> dict[str, list[str]]:
+    """The run's models in two lanes that can train in parallel: A = the warm-only baselines and the
+    baselines taught by them (in order), B = GraphRec (+ oracle) and every other baseline.
+
+    Entries are ``graphrec``, ``oracle`` and ``baseline:<name>`` (the names :func:`stage_train`'s ``only`` sees).
+    """
+    from graphrec.baselines import get_baseline
+
+    chain = [n for n in cfg.baselines.names
+             if get_baseline(n).val_setting == "warm" or get_baseline(n).uses_teacher] if cfg.suite.baselines else []
+    rest = [n for n in cfg.baselines.names if n not in chain] if cfg.suite.baselines else []
+    return {"A": [f"baseline:{n}" for n in chain], "B": ["graphrec"] + (["oracle"] if cfg.suite.oracle else [])
+            + [f"baseline:{n}" for n in rest]}
+
+
 def stage_train(cfg: Config, features, force: bool = False, log=print, progress: bool = True,
                 paths: RunPaths | None = None, fixed_params: dict[str, dict] | None = None,
                 only: Callable[[str], bool] | None = None, nproc: int = 1) -> dict:
