@@ -167,3 +167,27 @@ def test_lanes_split_the_models_by_teacher_chain():
     assert {"baseline:dropoutnet", "baseline:aldi", "baseline:content_cf_nb"} <= set(lanes["A"])
     assert lanes["B"][0] == "graphrec" and "baseline:knn_pop" in lanes["B"]
     assert not set(lanes["A"]) & set(lanes["B"])
+
+
+def test_lane_a_writes_every_split_before_it_trains(tmp_path, monkeypatch):
+    """Lane B waits only for splits: lane A must write all of them before its (long) first training."""
+    import graphrec.stages as stages
+    from graphrec.benchmark.lanes import _marked, run_lane
+    from graphrec.config import Config
+
+    cfg = Config().replace(run_dir=str(tmp_path / "run"))
+    events = []
+    monkeypatch.setattr(stages, "stage_encode", lambda *a, **k: None)
+    monkeypatch.setattr(stages, "stage_split", lambda c, f, log, paths, kfold: events.append(("split", kfold[0])))
+    monkeypatch.setattr(stages, "stage_evaluate", lambda *a, **k: events.append(("evaluate", None)))
+
+    def train(c, feats, force, log, progress, paths, fixed_params, only):
+        events.append(("train", paths.root.name))
+        assert all(_marked(cfg.paths.benchmark_run(r).root, "split", "s") for r in range(3))
+
+    monkeypatch.setattr(stages, "stage_train", train)
+    monkeypatch.setattr("graphrec.benchmark.lanes.tuned_params", lambda paths, names: {})
+    run_lane(cfg, "A", "s", [0, 1, 2], log=lambda *_: None)
+    assert events[:3] == [("split", 0), ("split", 1), ("split", 2)]
+    assert [e for e in events if e[0] == "train"] == [("train", "run0"), ("train", "run1"), ("train", "run2")]
+    assert ("evaluate", None) not in events  # lane B has not finished any run: lane A does not evaluate

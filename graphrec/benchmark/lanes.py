@@ -3,8 +3,8 @@
 Lane A trains the teacher chain of every run (the warm-only baselines, then the baselines that
 start from the best of them); lane B trains GraphRec and every other baseline. Within a lane the
 runs go in order, so run 0 (which tunes) always precedes the runs that reuse its parameters, and
-no model waits on the other lane, except that lane A writes each run's split first and lane B
-waits for it. Whichever lane finishes a run second evaluates it (claimed with an exclusive lock
+no model waits on the other lane: lane A writes every run's split before it trains anything, and
+lane B waits only for those splits. Whichever lane finishes a run second evaluates it (claimed with an exclusive lock
 file). Markers carry the benchmark session id, so markers of an earlier, interrupted session
 are never mistaken for this one's; every step is also skipped when its stamp is up to date, so
 a rerun resumes where the previous session stopped.
@@ -82,12 +82,14 @@ def run_lane(cfg: Config, lane: str, session: str, runs: list[int], force: bool 
     features = stage_encode(cfg, False, log, progress)
     mine = lane_models(cfg)[lane]
     other = [x for x in LANES if x != lane][0]
+    if lane == "A":  # every run's split first (seconds each), so lane B never waits on lane A's training
+        for r in runs:
+            paths = cfg.paths.benchmark_run(r)
+            stage_split(rcfg, force, log, paths=paths, kfold=(r, b.folds, b.fold_seed))
+            _mark(paths.root, "split", session)
     for r in runs:
         paths = cfg.paths.benchmark_run(r)
         t0 = time.time()
-        if lane == "A":
-            stage_split(rcfg, force, log, paths=paths, kfold=(r, b.folds, b.fold_seed))
-            _mark(paths.root, "split", session)
         while not _marked(paths.root, "split", session):
             time.sleep(poll)
         fixed = None
