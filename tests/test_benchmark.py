@@ -191,3 +191,34 @@ def test_lane_a_writes_every_split_before_it_trains(tmp_path, monkeypatch):
     assert events[:3] == [("split", 0), ("split", 1), ("split", 2)]
     assert [e for e in events if e[0] == "train"] == [("train", "run0"), ("train", "run1"), ("train", "run2")]
     assert ("evaluate", None) not in events  # lane B has not finished any run: lane A does not evaluate
+
+
+def test_lane_b_takes_lane_a_share_of_the_last_unclaimed_runs(tmp_path, monkeypatch):
+    """After its own share, lane B trains lane A's share of the runs lane A has not started (from the end)."""
+    import graphrec.stages as stages
+    from graphrec.benchmark.lanes import _claim, _mark, _marked, run_lane
+    from graphrec.config import Config
+    from graphrec.stages.train import lane_models
+
+    cfg = Config().replace(run_dir=str(tmp_path / "run"))
+    shares = lane_models(cfg)
+    roots = [cfg.paths.benchmark_run(r).root for r in range(4)]
+    for root in roots:
+        _mark(root, "split", "s")
+    for r in (0, 1):  # lane A finished run 0 and is busy with run 1
+        assert _claim(roots[r], "chainA", "s")
+    _mark(roots[0], "laneA", "s")
+    trained, evaluated = [], []
+    monkeypatch.setattr(stages, "stage_encode", lambda *a, **k: None)
+    monkeypatch.setattr(stages, "stage_evaluate", lambda c, f, force, log, progress, paths: evaluated.append(paths.root.name))
+
+    def train(c, feats, force, log, progress, paths, fixed_params, only):
+        trained.append((paths.root.name, "A" if only(shares["A"][0]) else "B"))
+        assert not (only(shares["A"][0]) and only(shares["B"][0]))
+
+    monkeypatch.setattr(stages, "stage_train", train)
+    monkeypatch.setattr("graphrec.benchmark.lanes.tuned_params", lambda paths, names: {})
+    run_lane(cfg, "B", "s", [0, 1, 2, 3], log=lambda *_: None)
+    assert trained == [("run0", "B"), ("run1", "B"), ("run2", "B"), ("run3", "B"), ("run3", "A"), ("run2", "A")]
+    assert evaluated == ["run0", "run3", "run2"]  # run 1 waits for lane A, which evaluates it
+    assert _marked(roots[2], "laneA", "s") and not _marked(roots[1], "laneA", "s")
