@@ -124,9 +124,9 @@ def run_lane(cfg: Config, lane: str, session: str, runs: list[int], force: bool 
     if lane != "B" or not shares["A"]:
         return
     first = cfg.paths.benchmark_run(runs[0]).root
+    while not _marked(first, "laneA", session):
+        time.sleep(poll)  # run 0's tuning first (the other runs reuse its parameters)
     for r in reversed(runs[1:]):
-        while not (_marked(first, "laneA", session) or _marked(cfg.paths.benchmark_run(r).root, "laneA", session)):
-            time.sleep(poll)  # run 0's tuning first (the other runs reuse its parameters)
         if _claim(cfg.paths.benchmark_run(r).root, "chainA", session):
             _train_run(cfg, rcfg, features, r, "A", shares["A"], session, force, log, progress, lane)
         else:
