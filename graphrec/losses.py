@@ -50,8 +50,21 @@ def sampled_softmax_loss(pos: torch.Tensor, neg: torch.Tensor, temperature: floa
     """
     if neg_mask is not None:
         neg = neg.masked_fill(~neg_mask, float("-inf"))
-    logits = torch.cat([pos.unsqueeze(1), neg], 1) / temperature  # (B, 1 + N)
+    logits = torch.cat([pos.unsqueeze(1), neg], 1)  # (B, 1 + N)
+    if temperature != 1.0:
+        logits = logits / temperature
     return -torch.log_softmax(logits, 1)[:, 0].mean()
+
+
+def mask_bias(neg_mask: torch.Tensor, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """Additive form of a negative mask: 0 where kept, ``-inf`` where ignored.
+
+    Adding it to the negative scores equals ``sampled_softmax_loss(..., neg_mask=...)``; one bias
+    serves several loss terms of a batch, and an addition costs nothing in the backward.
+
+    Shapes: (B, N) bool -> (B, N)
+    """
+    return torch.zeros(neg_mask.shape, dtype=dtype, device=neg_mask.device).masked_fill_(~neg_mask, float("-inf"))
 
 
 def info_nce(a: torch.Tensor, b: torch.Tensor, logit_scale: torch.Tensor) -> torch.Tensor:
@@ -66,9 +79,10 @@ def info_nce(a: torch.Tensor, b: torch.Tensor, logit_scale: torch.Tensor) -> tor
         return a.sum() * 0.0 + b.sum() * 0.0
     a = F.normalize(a, dim=-1)
     b = F.normalize(b, dim=-1)
-    logits = logit_scale * a @ b.T  # (N, N)
-    target = torch.arange(a.shape[0], device=a.device)
-    return 0.5 * (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target))
+    logits = (logit_scale * a) @ b.T  # (N, N)
+    # cross-entropy of rows (a -> b) and of columns (b -> a); log_softmax over dim 0 rather than
+    # over ``logits.T`` keeps the backward's two gradients contiguous
+    return -0.5 * (logits.log_softmax(1).diagonal().mean() + logits.log_softmax(0).diagonal().mean())
 
 
 def l2_reg(*tensors: torch.Tensor) -> torch.Tensor:

@@ -49,3 +49,33 @@ def test_logit_scale_is_clamped_and_learnable():
 
 def test_l2_reg():
     assert l2_reg(torch.ones(2, 3), torch.ones(2, 1)).item() == 4.0
+
+
+def test_info_nce_equals_symmetric_cross_entropy():
+    # the column term is a log_softmax over dim 0, not a cross-entropy of logits.T: same value, same gradients
+    torch.manual_seed(1)
+    a, b = torch.randn(12, 5, requires_grad=True), torch.randn(12, 5, requires_grad=True)
+    scale = torch.tensor(7.0)
+    got = info_nce(a, b, scale)
+    ga = torch.autograd.grad(got, (a, b))
+    an, bn = torch.nn.functional.normalize(a, dim=-1), torch.nn.functional.normalize(b, dim=-1)
+    logits, t = scale * an @ bn.T, torch.arange(12)
+    ref = 0.5 * (torch.nn.functional.cross_entropy(logits, t) + torch.nn.functional.cross_entropy(logits.T, t))
+    gr = torch.autograd.grad(ref, (a, b))
+    assert abs(got.item() - ref.item()) < 1e-5
+    assert all(torch.allclose(x, y, atol=1e-6) for x, y in zip(ga, gr))
+
+
+def test_mask_bias_equals_masked_sampled_softmax():
+    from graphrec.losses import mask_bias
+
+    torch.manual_seed(2)
+    pos, neg = torch.randn(6), torch.randn(6, 9)
+    mask = torch.rand(6, 9) > 0.3
+    mask[0] = False  # a row whose negatives are all ignored: only the positive is left, loss 0 for it
+    masked = sampled_softmax_loss(pos, neg, 1.0, mask)
+    biased = sampled_softmax_loss(pos, neg + mask_bias(mask))
+    assert torch.isfinite(masked) and abs(masked.item() - biased.item()) < 1e-6
+    # dividing the scores by T equals the temperature argument
+    assert abs(sampled_softmax_loss(pos / 0.1, neg / 0.1, 1.0, mask).item()
+               - sampled_softmax_loss(pos, neg, 0.1, mask).item()) < 1e-4

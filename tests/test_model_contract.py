@@ -145,3 +145,58 @@ def test_zero_weight_terms_are_skipped(data):
 def test_model_without_knn_or_id(data):
     m = _model(data, MC.replace(knn_k=0, use_id_embedding=False, modalities=["text"])).eval()
     assert torch.isfinite(m.score(torch.arange(3))).all()
+
+
+def test_projector_fast_path_on_constant_features_is_the_same_function():
+    # constant inputs take the folded-LayerNorm path; an input that needs a gradient takes the plain
+    # LayerNorm -> Linear path: same outputs and the same parameter gradients
+    from graphrec.nn import ModalityProjector
+
+    torch.manual_seed(3)
+    proj = ModalityProjector(24, 8, hidden=16, dropout=0.0)
+    with torch.no_grad():  # a trained LayerNorm is not the identity
+        proj.norm.weight.uniform_(0.5, 1.5)
+        proj.norm.bias.normal_(0.0, 0.3)
+    x = torch.randn(30, 24) * 3 + 1
+
+    def run(inp):
+        proj.zero_grad()
+        out = proj(inp)
+        (out.sin().sum()).backward()
+        return out.detach(), {n: p.grad.clone() for n, p in proj.named_parameters()}
+
+    fast, g_fast = run(x)
+    slow, g_slow = run(x.clone().requires_grad_(True))
+    assert torch.allclose(fast, slow, atol=1e-5)
+    assert g_fast.keys() == g_slow.keys()
+    for n in g_fast:
+        assert torch.allclose(g_fast[n], g_slow[n], atol=1e-4), n
+
+
+def test_training_pass_on_warm_items_only_gives_the_same_losses(data):
+    # training skips the item tower of items without train edges: isolated nodes, read by no loss term
+    torch.manual_seed(0)
+    cfg = MC.replace(dropout=0.0, id_dropout=0.0)
+    feats = model_features(data, cfg.modalities)
+    model = build_model(cfg, data.num_users, data.num_items, {k: v[0].shape[1] for k, v in feats.items()})
+    model.set_graph(data.train, feats)
+    assert 0 < len(model.warm_index) < data.num_items  # the synthetic split has cold items
+    task = GraphRecTask(model, TC, train_csr=data.csr("train")).train()
+    users, pos = data.train[0, :32], data.train[1, :32]
+    neg, valid = NegativeSampler(data.train, data.num_items).sample_shared(users, 8, torch.Generator().manual_seed(0))
+    got = task(users, pos, neg, valid)
+    full = model.propagate(warm_only=False)
+    part = model.propagate(warm_only=True)
+    w = model.warm_index
+    for key in ("user", "collab", "content", "cold", "item"):
+        assert torch.allclose(full[key][w] if key != "user" else full[key], part[key][w] if key != "user" else part[key], atol=1e-6), key
+    assert not part["content"][~model.warm].any()
+    # the same task with the full pass
+    orig = model.propagate
+    model.propagate = lambda *a, **k: orig(*a, **{**k, "warm_only": False})
+    try:
+        ref = task(users, pos, neg, valid)
+    finally:
+        model.propagate = orig
+    for k in ref:
+        assert abs(got[k].item() - ref[k].item()) < 1e-5, k

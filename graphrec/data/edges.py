@@ -63,7 +63,7 @@ def in_sorted(keys: torch.Tensor, sorted_keys: torch.Tensor) -> torch.Tensor:
 class PairSet:
     """Membership test for ``(user, item)`` pairs of an edge list.
 
-    Uses a dense ``(U, I)`` bitmap when it has at most ``dense_limit`` cells (one gather per
+    Uses a dense (item-major ``(I, U)``) bitmap when it has at most ``dense_limit`` cells (one gather per
     lookup), else a binary search over sorted pair keys.
 
     Shapes:
@@ -73,15 +73,16 @@ class PairSet:
     def __init__(self, edges: torch.Tensor, num_users: int, num_items: int, dense_limit: int = 200_000_000) -> None:
         self.num_items = num_items
         self.keys = torch.unique(pair_keys(edges[0], edges[1], num_items))  # sorted (E,)
-        self.dense = None
+        self.dense_t = None  # item-major (I, U) bitmap: a batch's shared negatives are a few contiguous rows
         if num_users * num_items <= dense_limit:
-            self.dense = torch.zeros(num_users, num_items, dtype=torch.bool)
-            self.dense[edges[0], edges[1]] = True
+            self.dense_t = torch.zeros(num_items, num_users, dtype=torch.bool)
+            self.dense_t[edges[1], edges[0]] = True
 
     def contains(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
-        if self.dense is not None:
+        if self.dense_t is not None:
             if users.dim() == 2 and items.dim() == 2 and users.shape[1] == 1 and items.shape[0] == 1:
-                return self.dense[users[:, 0]][:, items[0]]
+                # (B, 1) x (1, n): gather the n item rows, then the B user columns of that small block
+                return self.dense_t.index_select(0, items[0]).T.contiguous().index_select(0, users[:, 0])
             users, items = torch.broadcast_tensors(users, items)
-            return self.dense[users, items]
+            return self.dense_t[items, users]
         return in_sorted(pair_keys(users, items, self.num_items), self.keys)

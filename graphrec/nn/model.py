@@ -229,18 +229,30 @@ class GraphRec(nn.Module):
             return getattr(self, f"xr__{m}")
         return (x - getattr(self, f"pca_mean__{m}")) @ getattr(self, f"pca__{m}")  # (N, D) -> (N, k)
 
-    def content_views(self, features: Features) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
+    def content_views(self, features: Features, rows: torch.Tensor | None = None,
+                      ) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
         """Fused content embedding plus the per-modality views.
 
+        Args:
+            features: ``{name: (x (N, D_m), mask (N,))}``.
+            rows: optional (n,) row indices: embed only these rows (selected after the fixed PCA,
+                so the attached catalogue's once-reduced features are reused).
+
         Returns:
-            ``(content (N, d), mask (N, M), views {m: (N, d)})``.
+            ``(content (N, d), mask (N, M), views {m: (N, d)})`` (``n`` rows when ``rows`` is given).
         """
-        views = {m: self.projectors[m](self._projector_input(m, features[m][0].float())) for m in self.modalities}
+        def inp(m: str) -> torch.Tensor:
+            x = self._projector_input(m, features[m][0].float())
+            return x if rows is None else x[rows]
+
+        views = {m: self.projectors[m](inp(m)) for m in self.modalities}
         stacked = torch.stack([views[m] for m in self.modalities], 1)  # (N, M, d)
-        mask = torch.stack([features[m][1].bool() for m in self.modalities], 1)  # (N, M)
+        mask = torch.stack([features[m][1].bool() if rows is None else features[m][1].bool()[rows]
+                            for m in self.modalities], 1)  # (N, M)
         return self.fusion(stacked, mask), mask, views
 
-    def propagate(self, id_keep: torch.Tensor | None = None, features: Features | None = None) -> dict[str, torch.Tensor]:
+    def propagate(self, id_keep: torch.Tensor | None = None, features: Features | None = None,
+                  warm_only: bool = False) -> dict[str, torch.Tensor]:
         """Full-graph forward: content of every catalogue item, LightGCN, cold views.
 
         Args:
@@ -249,13 +261,23 @@ class GraphRec(nn.Module):
             features: optional replacement of the attached features for this pass (e.g.
                 training-time modality dropout / feature noise); same shapes. The kNN graph
                 stays the one built by ``set_graph``.
+            warm_only: run the item tower on warm items only; the rows of the other items are
+                zeros (``content``, ``views``, ``cold``, ``item``). Training uses it: an item
+                without train edges is an isolated node, so it changes no other row and no loss
+                term reads it; the warm rows are the same as in a full pass.
 
         Returns:
             dict with ``user`` (U, d), ``collab`` (I, d), ``content`` (I, d), ``cold`` (I, d),
             ``item`` (I, d) final item embeddings, ``views`` {m: (I, d)}, ``view_mask`` (I, M).
         """
         self._check_graph()
-        content, vmask, views = self.content_views(self.features if features is None else features)
+        feats = self.features if features is None else features
+        if warm_only and len(self.warm_index) < self.num_items:
+            content, vmask, views = self.content_views(feats, self.warm_index)
+            content, views = self._scatter_warm(content), {m: self._scatter_warm(v) for m, v in views.items()}
+            vmask = vmask.new_zeros((self.num_items, vmask.shape[1])).index_copy(0, self.warm_index, vmask)
+        else:
+            content, vmask, views = self.content_views(feats)
         h = content
         if self.item_id_emb is not None:
             keep = self.warm if id_keep is None else (self.warm & id_keep)
@@ -266,6 +288,10 @@ class GraphRec(nn.Module):
         cold = self.cold_view(content, self.knn_idx, self.knn_w, collab)
         item = torch.where(self.warm.unsqueeze(-1), collab + self.warm_residual, cold)
         return {"user": users, "collab": collab, "content": content, "cold": cold, "item": item, "views": views, "view_mask": vmask}
+
+    def _scatter_warm(self, x: torch.Tensor) -> torch.Tensor:
+        """Warm-item rows (S, d) into a (num_items, d) tensor, zeros elsewhere (differentiable)."""
+        return x.new_zeros((self.num_items, x.shape[1])).index_copy(0, self.warm_index, x)
 
     def cold_view(self, content: torch.Tensor, knn_idx: torch.Tensor | None, knn_w: torch.Tensor | None, collab: torch.Tensor) -> torch.Tensor:
         """Content plus messages from the k most content-similar warm items.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 
@@ -37,4 +38,12 @@ class ModalityProjector(nn.Module):
         self.lin2.reset_parameters()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.lin2(self.drop(self.act(self.lin1(self.norm(x)))))
+        if x.requires_grad:
+            return self.lin2(self.drop(self.act(self.lin1(self.norm(x)))))
+        # Same function, cheaper on constant features (the usual case: catalogue features are fixed
+        # inputs): the LayerNorm's affine is folded into lin1, ``W (xh * g + b) + c = (W * g) xh + (W b + c)``,
+        # so the backward needs no gradient w.r.t. the (N, in_dim) input and no LayerNorm backward.
+        xh = F.layer_norm(x, self.norm.normalized_shape, eps=self.norm.eps)
+        w = self.lin1.weight * self.norm.weight if self.norm.weight is not None else self.lin1.weight
+        b = self.lin1.bias + self.lin1.weight @ self.norm.bias if self.norm.bias is not None else self.lin1.bias
+        return self.lin2(self.drop(self.act(F.linear(xh, w, b))))
