@@ -110,7 +110,8 @@ def _child(args) -> dict:
         def step(idx):
             users, pos = data.train[0, idx], data.train[1, idx]
             neg, valid = sampler.sample_shared(users, tc.num_negatives, g)
-            loss = task(users, pos, neg, valid)["loss"]
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.precision == "bf16"):  # as fit() does
+                loss = task(users, pos, neg, valid)["loss"]
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -128,6 +129,7 @@ def _child(args) -> dict:
     }
     if args.which == "graphrec":
         out["setup_sec"] = setup
+        out["precision"] = args.precision
     return out
 
 
@@ -141,35 +143,43 @@ def main(argv=None) -> int:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--max-steps", type=int, default=0, help="time this many steps and extrapolate (0 = a full epoch)")
     p.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "train.json"))
+    p.add_argument("--precisions", nargs="+", choices=["fp32", "bf16"], default=["fp32", "bf16"],
+                   help="GraphRec rows: train.precision values to time (LightGCN is float32: its cost is the sparse product, "
+                        "which has no bfloat16 CPU kernel)")
     p.add_argument("--which", choices=["graphrec", "lightgcn"], help=argparse.SUPPRESS)
+    p.add_argument("--precision", default="fp32", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.which:
         print(json.dumps(_child(args)))
         return 0
     rows = []
-    for which in ("lightgcn", "graphrec"):
-        cmd = [sys.executable, __file__, "--which", which] + [a for a in (argv if argv is not None else sys.argv[1:])]
+    given = [a for a in (argv if argv is not None else sys.argv[1:])]
+    for which, prec in [("lightgcn", "fp32")] + [("graphrec", p) for p in args.precisions]:
+        cmd = [sys.executable, __file__, "--which", which, "--precision", prec] + given
         res = subprocess.run(cmd, capture_output=True, text=True)
         if res.returncode != 0:
             print(res.stderr[-3000:], file=sys.stderr)
             return res.returncode
         rows.append(json.loads(res.stdout.strip().splitlines()[-1]))
-    lg, gr = rows
+    lg, gr = rows[0], rows[1]
     summary = {
-        "config": {k: v for k, v in vars(args).items() if k not in ("which", "out")},
+        "config": {k: v for k, v in vars(args).items() if k not in ("which", "out", "precision")},
         "results": rows,
         "epoch_ratio_graphrec_over_lightgcn": gr["sec_per_epoch"] / lg["sec_per_epoch"],
+        "epoch_ratio_by_precision": {r["precision"]: r["sec_per_epoch"] / lg["sec_per_epoch"] for r in rows[1:]},
         "target_ratio": 1.5, "target_peak_rss_mb": 4096,
         "machine": {"cpu_threads": args.threads, "python": sys.version.split()[0],
                     "loadavg_at_end": list(__import__("os").getloadavg())},
     }
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(summary, indent=1))
-    print(f"{'model':<10} {'s/step':>8} {'s/epoch':>9} {'steps':>6} {'peak RSS MB':>12}")
+    print(f"{'model':<15} {'s/step':>8} {'s/epoch':>9} {'steps':>6} {'peak RSS MB':>12}")
     for r in rows:
-        print(f"{r['model']:<10} {r['sec_per_step']:>8.3f} {r['sec_per_epoch']:>9.1f} {r['steps_per_epoch']:>6} {r['peak_rss_mb']:>12.0f}"
+        name = r["model"] + (f" {r['precision']}" if "precision" in r else "")
+        print(f"{name:<15} {r['sec_per_step']:>8.3f} {r['sec_per_epoch']:>9.1f} {r['steps_per_epoch']:>6} {r['peak_rss_mb']:>12.0f}"
               + ("  (extrapolated)" if r["extrapolated"] else ""))
-    print(f"graphrec / lightgcn epoch time: {summary['epoch_ratio_graphrec_over_lightgcn']:.2f}x (target <= 1.5x); "
+    print("graphrec / lightgcn epoch time: " + ", ".join(f"{k} {v:.2f}x" for k, v in summary["epoch_ratio_by_precision"].items())
+          + " (target <= 1.5x); "
           f"features: {gr['features']}; load average at end: {summary['machine']['loadavg_at_end']}")
     print(f"wrote {args.out}")
     return 0

@@ -102,3 +102,30 @@ def test_shared_negatives_mask_train_positives(data, dense_limit):
     expect = torch.tensor([[(u, i) not in pos for i in neg.tolist()] for u in users.tolist()])
     assert torch.equal(valid, expect)
     assert not valid.all()  # the tiny graph is dense enough to hit some positives
+
+
+def test_bf16_precision_trains_under_autocast_with_float32_weights(data, tmp_path):
+    # the dense layers run in bfloat16, the sparse propagation and the losses in float32
+    c32, c16 = TC.replace(epochs=2, seed=0), TC.replace(epochs=2, seed=0, precision="bf16")
+    _, h32 = train(data, MC, c32, tmp_path / "fp32", refine=False)
+    model, h16 = train(data, MC, c16, tmp_path / "bf16", refine=False)
+    assert all(p.dtype == torch.float32 for p in model.parameters())
+    assert len(h16) == len(h32) == 2
+    for a, b in zip(h32, h16):
+        assert a["loss"] != b["loss"]  # the forward really ran in bfloat16 ...
+        assert abs(a["loss"] - b["loss"]) < 0.05 * abs(a["loss"])  # ... and computed the same objective
+    with pytest.raises(ConfigError, match="precision"):
+        TrainConfig.from_dict({"precision": "fp16"})
+
+
+def test_autocast_propagation_stays_float32():
+    from graphrec.graph.build import normalized_adjacency
+    from graphrec.nn.gnn import LightGCNPropagation
+
+    adj = normalized_adjacency(torch.tensor([[0, 1, 1], [0, 0, 1]]), 2, 2)
+    x = torch.randn(4, 3, requires_grad=True)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = LightGCNPropagation(2)(x.to(torch.bfloat16), adj)
+    assert out.dtype == torch.float32
+    out.sum().backward()
+    assert x.grad is not None and torch.isfinite(x.grad).all()

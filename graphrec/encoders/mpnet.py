@@ -121,8 +121,9 @@ class MPNetEncoder(SentenceTransformerEncoder):
 
     def __init__(self, template: str | None = None, batch_size: int = 64, normalize: bool = True,
                  max_seq_length: int | None = None, hash_cache: str | Path | None = None,
-                 device: str | torch.device | None = None, model: str | None = None) -> None:
+                 device: str | torch.device | None = None, model: str | None = None, precision: str = "fp32") -> None:
         path = Path(model) if model else ensure_mpnet()
         if model and not _verified(path):
             raise ModelAssemblyError(f"{path}: not a verified all-mpnet-base-v2 directory (model.safetensors sha256)")
-        super().__init__(str(path), template, batch_size, normalize, max_seq_length, hash_cache, name="mpnet", device=device)
+        super().__init__(str(path), template, batch_size, normalize, max_seq_length, hash_cache, name="mpnet", device=device,
+                         precision=precision)

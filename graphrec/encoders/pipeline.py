@@ -59,11 +59,15 @@ def encoder_from_config(modality: str, cfg: EncodersConfig, hash_cache: str | Pa
         common["device"] = device
     if modality == "text":
         kw = {**common, "model": cfg.text.model, "template": cfg.text.template, "normalize": cfg.text.normalize,
-              "max_seq_length": cfg.text.max_seq_length}
+              "max_seq_length": cfg.text.max_seq_length, "precision": cfg.text.precision}
     else:
         kw = {**common, "weights": cfg.image.weights, "num_workers": cfg.num_workers,
               "max_pixels": cfg.image.max_pixels, "normalize": cfg.image.normalize}
-    return build_encoder(name, **_supported(_REGISTRY[name], kw))
+    passed = _supported(_REGISTRY[name], kw)
+    if modality == "text" and cfg.text.precision != "fp32" and "precision" not in passed:
+        raise ConfigError(f"encoders.text.precision: {cfg.text.precision!r} is supported by the sentence-transformers "
+                          f"encoders (minilm, mpnet, sentence_transformers), not by {name!r}; use fp32")
+    return build_encoder(name, **passed)
 
 
 def check_items(items: pd.DataFrame) -> list[str]:

@@ -159,6 +159,9 @@ class SentenceTransformerEncoder(TextEncoderBase):
         max_seq_length: token limit (None = the model's own).
         hash_cache: JSON file memoising weight-file hashes.
         device: where the network runs (None = CPU); not part of the fingerprint.
+        precision: ``"fp32"`` or ``"bf16"`` (the forward under ``torch.autocast`` to bfloat16; outputs
+            float32). bf16 features differ from fp32 ones by float rounding only, but are fingerprinted
+            apart (fp32 fingerprints are unchanged by this option).
 
     Shapes:
         encode: N items -> x (N, 384) for MiniLM, mask (N,)
@@ -166,8 +169,11 @@ class SentenceTransformerEncoder(TextEncoderBase):
 
     def __init__(self, model: str | None = None, template: str | None = None, batch_size: int = 64,
                  normalize: bool = True, max_seq_length: int | None = None, hash_cache: str | Path | None = None,
-                 name: str = "minilm", device: str | torch.device | None = None) -> None:
+                 name: str = "minilm", device: str | torch.device | None = None, precision: str = "fp32") -> None:
         super().__init__(template, batch_size, normalize)
+        if precision not in ("fp32", "bf16"):
+            raise ValueError(f"text encoder {name}: precision must be 'fp32' or 'bf16', got {precision!r}")
+        self.precision = precision
         self.device = torch.device(device or "cpu")
         self.name = name
         self.model_ref = model or packaged_minilm_path()
@@ -190,6 +196,7 @@ class SentenceTransformerEncoder(TextEncoderBase):
             self._fp = fingerprint_of({
                 "encoder": "sentence_transformers", "model": Path(self.model_ref).name, "weights": self._weights_id(),
                 "normalize": self.normalize, "max_seq_length": self.max_seq_length, "template": self.template,
+                **({"precision": self.precision} if self.precision != "fp32" else {}),
             })
         return self._fp
 
@@ -221,7 +228,7 @@ class SentenceTransformerEncoder(TextEncoderBase):
         return int(getter())
 
     def embed(self, texts: list[str], progress: bool) -> torch.Tensor:
-        with torch.inference_mode():
+        with torch.inference_mode(), torch.autocast(self.device.type, torch.bfloat16, enabled=self.precision == "bf16"):
             emb = self.model.encode(texts, batch_size=self.batch_size, show_progress_bar=progress,
                                     convert_to_numpy=True, normalize_embeddings=False)
         return torch.from_numpy(np.asarray(emb, dtype=np.float32))
@@ -237,7 +244,7 @@ class SentenceTransformerEncoder(TextEncoderBase):
 
     def forward_tokens(self, features: dict[str, torch.Tensor]) -> torch.Tensor:
         """Raw model forward on one tokenised batch -> (B, D) sentence embeddings."""
-        with torch.inference_mode():
+        with torch.inference_mode(), torch.autocast(self.device.type, torch.bfloat16, enabled=self.precision == "bf16"):
             return self.model({k: v.to(self.device) if isinstance(v, torch.Tensor) else v
                                for k, v in features.items()})["sentence_embedding"]
 
@@ -248,8 +255,9 @@ class MiniLMEncoder(SentenceTransformerEncoder):
 
     def __init__(self, model: str | None = None, template: str | None = None, batch_size: int = 64,
                  normalize: bool = True, max_seq_length: int | None = None, hash_cache: str | Path | None = None,
-                 device: str | torch.device | None = None) -> None:
-        super().__init__(model, template, batch_size, normalize, max_seq_length, hash_cache, name="minilm", device=device)
+                 device: str | torch.device | None = None, precision: str = "fp32") -> None:
+        super().__init__(model, template, batch_size, normalize, max_seq_length, hash_cache, name="minilm", device=device,
+                         precision=precision)
 
 
 @register_encoder("sentence_transformers")
@@ -258,8 +266,8 @@ class AnySentenceTransformerEncoder(SentenceTransformerEncoder):
 
     def __init__(self, model: str, template: str | None = None, batch_size: int = 64, normalize: bool = True,
                  max_seq_length: int | None = None, hash_cache: str | Path | None = None,
-                 device: str | torch.device | None = None) -> None:
+                 device: str | torch.device | None = None, precision: str = "fp32") -> None:
         if not model:
             raise ValueError("encoder sentence_transformers needs model=<path or hub name>")
         super().__init__(model, template, batch_size, normalize, max_seq_length, hash_cache, name="sentence_transformers",
-                         device=device)
+                         device=device, precision=precision)

@@ -51,9 +51,12 @@ class LightGCNPropagation(nn.Module):
         pass
 
     def forward(self, x: torch.Tensor, adj: torch.Tensor) -> torch.Tensor:
-        out = x
-        h = x
-        for _ in range(self.num_layers):
-            h = symmetric_spmm(adj, h) if torch.is_grad_enabled() else torch.sparse.mm(adj, h)
-            out = out + h
-        return out / (self.num_layers + 1)
+        # sparse products run in adj's dtype (float32) also under autocast (no bfloat16 sparse kernel on CPU)
+        with torch.autocast(device_type=x.device.type, enabled=False):
+            x = x.to(adj.dtype)
+            out = x
+            h = x
+            for _ in range(self.num_layers):
+                h = symmetric_spmm(adj, h) if torch.is_grad_enabled() else torch.sparse.mm(adj, h)
+                out = out + h
+            return out / (self.num_layers + 1)

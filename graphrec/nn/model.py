@@ -69,26 +69,11 @@ class GraphRec(nn.Module):
 
     supports_cold = True
 
-    def __init__(
-        self,
-        num_users: int,
-        num_items: int,
-        modality_dims: dict[str, int],
-        dim: int = 64,
-        num_layers: int = 3,
-        proj_hidden: int = 256,
-        dropout: float = 0.1,
-        fusion: str = "gated",
-        use_id_embedding: bool = True,
-        id_dropout: float = 0.5,
-        knn_k: int = 10,
-        knn_temperature: float = 0.05,
-        knn_modalities: list[str] | None = None,
-        prior_ridge: float = 1.0,
-        reduce_dim: int = 0,
-        backbone_dim: int = 0,
-        transfer_k: int = 20,
-    ) -> None:
+    def __init__(self, num_users: int, num_items: int, modality_dims: dict[str, int], dim: int = 64, num_layers: int = 3,
+                 proj_hidden: int = 256, dropout: float = 0.1, fusion: str = "gated", use_id_embedding: bool = True,
+                 id_dropout: float = 0.5, knn_k: int = 10, knn_temperature: float = 0.05,
+                 knn_modalities: list[str] | None = None, prior_ridge: float = 1.0, reduce_dim: int = 0,
+                 backbone_dim: int = 0, transfer_k: int = 20) -> None:
         super().__init__()
         self.num_users, self.num_items, self.dim = num_users, num_items, dim
         self.modalities = list(modality_dims)
@@ -231,24 +216,16 @@ class GraphRec(nn.Module):
 
     def content_views(self, features: Features, rows: torch.Tensor | None = None,
                       ) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
-        """Fused content embedding plus the per-modality views.
-
-        Args:
-            features: ``{name: (x (N, D_m), mask (N,))}``.
-            rows: optional (n,) row indices: embed only these rows (selected after the fixed PCA,
-                so the attached catalogue's once-reduced features are reused).
+        """Fused content embedding plus the per-modality views, of all rows or of ``rows`` (n,)
+        only (selected after the fixed PCA, so the once-reduced attached features are reused).
 
         Returns:
-            ``(content (N, d), mask (N, M), views {m: (N, d)})`` (``n`` rows when ``rows`` is given).
+            ``(content (N, d), mask (N, M), views {m: (N, d)})`` (n rows when ``rows`` is given).
         """
-        def inp(m: str) -> torch.Tensor:
-            x = self._projector_input(m, features[m][0].float())
-            return x if rows is None else x[rows]
-
-        views = {m: self.projectors[m](inp(m)) for m in self.modalities}
+        pick = (lambda t: t) if rows is None else (lambda t: t[rows])  # noqa: E731
+        views = {m: self.projectors[m](pick(self._projector_input(m, features[m][0].float()))) for m in self.modalities}
         stacked = torch.stack([views[m] for m in self.modalities], 1)  # (N, M, d)
-        mask = torch.stack([features[m][1].bool() if rows is None else features[m][1].bool()[rows]
-                            for m in self.modalities], 1)  # (N, M)
+        mask = torch.stack([pick(features[m][1].bool()) for m in self.modalities], 1)  # (N, M)
         return self.fusion(stacked, mask), mask, views
 
     def propagate(self, id_keep: torch.Tensor | None = None, features: Features | None = None,
@@ -261,37 +238,29 @@ class GraphRec(nn.Module):
             features: optional replacement of the attached features for this pass (e.g.
                 training-time modality dropout / feature noise); same shapes. The kNN graph
                 stays the one built by ``set_graph``.
-            warm_only: run the item tower on warm items only; the rows of the other items are
-                zeros (``content``, ``views``, ``cold``, ``item``). Training uses it: an item
-                without train edges is an isolated node, so it changes no other row and no loss
-                term reads it; the warm rows are the same as in a full pass.
+            warm_only: item tower and cold views of warm items only, zeros in the other rows
+                (training: an item without train edges is an isolated node that no loss reads).
 
         Returns:
             dict with ``user`` (U, d), ``collab`` (I, d), ``content`` (I, d), ``cold`` (I, d),
             ``item`` (I, d) final item embeddings, ``views`` {m: (I, d)}, ``view_mask`` (I, M).
         """
         self._check_graph()
-        feats = self.features if features is None else features
-        if warm_only and len(self.warm_index) < self.num_items:
-            content, vmask, views = self.content_views(feats, self.warm_index)
-            content, views = self._scatter_warm(content), {m: self._scatter_warm(v) for m, v in views.items()}
-            vmask = vmask.new_zeros((self.num_items, vmask.shape[1])).index_copy(0, self.warm_index, vmask)
-        else:
-            content, vmask, views = self.content_views(feats)
-        h = content
+        w = self.warm_index if warm_only and len(self.warm_index) < self.num_items else None
+        full = (lambda t: t) if w is None else (lambda t: t.new_zeros((self.num_items, *t.shape[1:])).index_copy(0, w, t))  # noqa: E731
+        content, vmask, views = self.content_views(self.features if features is None else features, w)
+        h = full(content)
         if self.item_id_emb is not None:
             keep = self.warm if id_keep is None else (self.warm & id_keep)
             h = h + self.item_id_emb.weight * keep.unsqueeze(-1).to(h.dtype)
         x = torch.cat([self.user_emb.weight, h], 0)  # (U + I, d)
         out = self.propagation(x, self.adj)
         users, collab = out[: self.num_users], out[self.num_users :]
-        cold = self.cold_view(content, self.knn_idx, self.knn_w, collab)
+        knn = (self.knn_idx, self.knn_w) if w is None or self.knn_idx is None else (self.knn_idx[w], self.knn_w[w])
+        cold = full(self.cold_view(content, *knn, collab))
         item = torch.where(self.warm.unsqueeze(-1), collab + self.warm_residual, cold)
-        return {"user": users, "collab": collab, "content": content, "cold": cold, "item": item, "views": views, "view_mask": vmask}
-
-    def _scatter_warm(self, x: torch.Tensor) -> torch.Tensor:
-        """Warm-item rows (S, d) into a (num_items, d) tensor, zeros elsewhere (differentiable)."""
-        return x.new_zeros((self.num_items, x.shape[1])).index_copy(0, self.warm_index, x)
+        return {"user": users, "collab": collab, "content": full(content), "cold": cold, "item": item,
+                "views": {m: full(v) for m, v in views.items()}, "view_mask": full(vmask)}
 
     def cold_view(self, content: torch.Tensor, knn_idx: torch.Tensor | None, knn_w: torch.Tensor | None, collab: torch.Tensor) -> torch.Tensor:
         """Content plus messages from the k most content-similar warm items.
@@ -300,8 +269,9 @@ class GraphRec(nn.Module):
         """
         if knn_idx is None:
             return content
-        nb = collab[self.warm_index][knn_idx]  # (N, k, d)
-        agg = (nb * knn_w.unsqueeze(-1)).sum(1)  # (N, d)
+        # sum_j w_ij v_j as one fused gather + weighted sum (no (N, k, d) intermediate)
+        agg = nn.functional.embedding_bag(knn_idx, collab[self.warm_index], per_sample_weights=knn_w.to(collab.dtype),
+                                          mode="sum")  # (N, d)
         a = torch.sigmoid(self.mix_logit)
         return a * content + (1 - a) * agg
 

@@ -243,7 +243,8 @@ def train_graphrec(data: RecData, model_cfg: ModelConfig, train_cfg: TrainConfig
                     logger=writer, on_validation=on_validation,
                     epoch_stats=lambda: {"mix": float(torch.sigmoid(model.mix_logit.detach()))},
                     grad_clip=train_cfg.grad_clip, state=state, progress=progress and main, desc="epoch",
-                    log_epochs=tqdm.write if progress and main else None, device=device, dist=dist)
+                    log_epochs=tqdm.write if progress and main else None, device=device, dist=dist,
+                    precision=train_cfg.precision)
         if writer is not None:
             writer.close()
         if dist is not None:

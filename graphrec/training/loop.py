@@ -119,6 +119,7 @@ def fit(
     log_epochs: Callable[[str], None] | None = None,
     device: torch.device | None = None,
     dist: Any = None,
+    precision: str = "fp32",
 ) -> FitState:
     """Train ``task`` for up to ``epochs`` epochs with validation and early stopping.
 
@@ -144,6 +145,8 @@ def fit(
             gradients are all-reduced after each backward, the epoch's mean loss terms are
             averaged over the ranks. The caller gives each rank its shard of every batch and the
             checkpointer / logger / validation to rank 0 alone (see :mod:`graphrec.training.distributed`).
+        precision: ``"fp32"``, or ``"bf16"``: each ``task(*batch)`` runs under ``torch.autocast`` to
+            bfloat16 (the backward and the optimizer step stay outside it, parameters float32).
 
     Returns:
         the final :class:`FitState` (``history`` holds one record per epoch run: ``epoch``,
@@ -160,7 +163,7 @@ def fit(
             task.train()
         t0 = time.perf_counter()
         sums, n = _train_epoch(task, batches(epoch), optimizer, params, state, grad_clip, logger, device, dist,
-                               progress, f"{desc} {epoch}")
+                               progress, f"{desc} {epoch}", precision)
         if dist is not None:
             sums = dist.mean_of(sums)
         rec: dict[str, Any] = {"epoch": epoch, "step": state.step, "seconds": time.perf_counter() - t0}
@@ -184,8 +187,16 @@ def fit(
     return state
 
 
+def _autocast(precision: str, device: torch.device | None):
+    """The forward pass's autocast context for ``precision`` (a no-op for fp32)."""
+    if precision not in ("fp32", "bf16"):
+        raise ValueError(f"fit: precision must be 'fp32' or 'bf16', got {precision!r}")
+    return torch.autocast(device_type=(device.type if device is not None else "cpu"), dtype=torch.bfloat16,
+                          enabled=precision == "bf16")
+
+
 def _train_epoch(task, batches: Iterable[tuple], optimizer, params, state: FitState, grad_clip: float, logger, device,
-                 dist, progress: bool, desc: str) -> tuple[dict[str, float], int]:
+                 dist, progress: bool, desc: str, precision: str = "fp32") -> tuple[dict[str, float], int]:
     """One pass over ``batches``: an optimizer step per batch; returns the summed loss terms and the step count."""
     from tqdm.auto import tqdm
 
@@ -195,7 +206,8 @@ def _train_epoch(task, batches: Iterable[tuple], optimizer, params, state: FitSt
     for batch in bar:
         if device is not None:
             batch = to_device(batch, device)
-        terms = _terms(task(*batch))
+        with _autocast(precision, device):
+            terms = _terms(task(*batch))
         optimizer.zero_grad(set_to_none=True)
         terms["loss"].backward()
         if dist is not None:
