@@ -5,8 +5,11 @@ own subprocess (so peak RSS is that model's alone), same train graph, embedding 
 size. LightGCN is PyG's ``LightGCN`` (parameters, ``recommendation_loss``) propagated with a
 precomputed normalised sparse adjacency and the symmetric sparse product (the efficient form,
 as graphrec's LightGCN baseline and backbone train it), BPR with one negative per positive.
-GraphRec runs its real training step with the default configuration (item tower over all
-items, LightGCN propagation, content kNN cold view, the default loss terms, shared negatives).
+GraphRec runs its real training step with the default configuration (item tower over the warm
+items, LightGCN propagation, content kNN cold view, the default loss terms, shared negatives), once
+per ``--precisions`` value (``train.precision``: fp32, and bf16 = the forward under bfloat16 autocast
+as ``fit`` runs it). LightGCN runs in float32 only: its cost is the sparse product, which has no
+bfloat16 kernel on CPU.
 GraphRec's whole training also fits its collaborative backbone (a LightGCN, the same cost as
 the LightGCN row) and a calibration on validation; those are reported by ``graphrec train``.
 

@@ -22,8 +22,8 @@ class BenchmarkConfig(StrictConfig):
     seeds: list[int] = opt([0], help="GraphRec training seeds per run; the first is the `graphrec` row (one model per run); with more, graphrec_seed<N> rows and the seed ensemble `graphrec_ensemble` are reported apart.")
     oracle: bool = opt(False, help="Also train the warm oracle in every run (costs one more GraphRec training per run).")
     tune_first_run_only: bool = opt(True, help="Tune the baselines on run 0's validation and reuse the chosen parameters in the other runs (each still early-stops on its own validation).")
-    jobs: int = opt(2, help="Runs after run 0 trained in parallel worker processes (one torch thread each).")
-    threads: int = opt(2, help="Torch threads of run 0 (and of every run when jobs = 1).")
+    jobs: int = opt(2, help="1 = one process trains every run in turn; 2 (or more) = two lane processes of one torch thread each share every run's models (lane A: the baselines' teacher chain; lane B: GraphRec and the other baselines, then lane A's chains of the last runs; graphrec.benchmark.lanes).")
+    threads: int = opt(2, help="Torch threads of the single process when jobs = 1 (the lanes use one thread each).")
     item_bootstrap: int = opt(1000, help="Within-run bootstrap resamples of the cold-test items (uncertainty from the item draw; 0 = off).")
     ci_level: float = opt(0.95, help="Confidence level of the across-run and bootstrap intervals.")
 

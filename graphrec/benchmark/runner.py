@@ -6,8 +6,8 @@ evaluate stage, exactly as the main command does on one split, sharing the paren
 prepared tables and feature store. Every model has its own stamp, so a killed benchmark
 continues at the next unfinished model of the next unfinished run. Run 0 tunes the baselines
 on its validation (``benchmark.tune_first_run_only``); the other runs reuse those parameters
-(each model still early-stops on its own run's validation) and are trained ``benchmark.jobs``
-at a time in worker processes. Then :mod:`graphrec.benchmark.summary` writes ``summary.json``
+(each model still early-stops on its own run's validation). With ``benchmark.jobs >= 2`` two lane
+processes (:mod:`graphrec.benchmark.lanes`) share every run's models, one core each. Then :mod:`graphrec.benchmark.summary` writes ``summary.json``
 and ``report.md``.
 """
 

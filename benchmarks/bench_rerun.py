@@ -1,0 +1,94 @@
+"""GraphRec alone, re-trained with the current code on the splits of an existing k-fold benchmark.
+
+For each run ``r`` of ``<benchmark>/run<r>``: the benchmark's own per-run config (``run<r>/config.yaml``, plus
+``--set`` overrides), GraphRec's full train stage (GNN, warm refinement, backbone, calibration; first seed),
+evaluated once on that run's test files; compared with the GraphRec and knn_pop metrics the benchmark stored
+(``run<r>/evaluation/metrics.json``). It answers "does this code change move GraphRec's benchmark numbers?"
+without retraining the baselines; it is not a benchmark of record (``graphrec benchmark`` is).
+
+Run:
+    python3 benchmarks/bench_rerun.py --tag fp32                                  # current defaults
+    python3 benchmarks/bench_rerun.py --tag bf16 --set train.precision=bf16      # an option
+
+Writes ``benchmarks/results/rerun_<tag>.json`` (models under ``--work``, default /tmp/graphrec_rerun/<tag>).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SETTINGS = ("cold", "warm", "hybrid", "cold_full")
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--benchmark", default=str(ROOT / "runs" / "ml1m-mm" / "benchmark"))
+    p.add_argument("--data-root", default=str(ROOT / "runs" / "ml1m-mm"), help="run dir with prepared/ and features/")
+    p.add_argument("--runs", type=int, nargs="+", default=[0, 1, 2, 3, 4])
+    p.add_argument("--tag", required=True)
+    p.add_argument("--set", dest="overrides", action="append", default=[], help="config override key=value (repeatable)")
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--work", default=None)
+    args = p.parse_args(argv)
+    sys.path.insert(0, str(ROOT))
+    import torch
+
+    from graphrec.config import load_config
+    from graphrec.data import load_prepared, load_recdata
+    from graphrec.encoders import encode_items
+    from graphrec.evaluation.protocol import evaluate, make_validator
+    from graphrec.evaluation.stats import paired_ratio
+    from graphrec.stages.train import _train_graphrec_dir
+    from graphrec.training.checkpoint import load_checkpoint
+
+    torch.set_num_threads(args.threads)
+    bench, root = Path(args.benchmark), Path(args.data_root)
+    work = Path(args.work or f"/tmp/graphrec_rerun/{args.tag}")
+    out_file = ROOT / "benchmarks" / "results" / f"rerun_{args.tag}.json"
+    out_file.parent.mkdir(parents=True, exist_ok=True)
+    res: dict = {"benchmark": str(bench), "overrides": args.overrides, "runs": {}}
+    for r in args.runs:
+        rd = bench / f"run{r}"
+        cfg = load_config(rd / "config.yaml", args.overrides + [f"train.num_threads={args.threads}", "train.tensorboard=false"])
+        _, items = load_prepared(root / "prepared")
+        feats, _ = encode_items(items, cfg.encoders, root / "features", progress=False)
+        data = load_recdata(root / "prepared", rd / "split", feats)
+        val = make_validator(data, ks=(20,), batch_size=cfg.eval.batch_size)
+        t = time.perf_counter()
+        stamp = _train_graphrec_dir(f"rerun {r}", work / f"run{r}", data, cfg.model.restricted_to(data.features),
+                                    cfg.train.replace(seed=cfg.suite.seeds[0]), {"run": r, "tag": args.tag}, val, True,
+                                    print, False)
+        seconds = time.perf_counter() - t
+        m = evaluate(load_checkpoint(work / f"run{r}" / "checkpoint.pt"), data, "test", SETTINGS, (20,), cfg.eval.batch_size)
+        old = json.loads((rd / "evaluation" / "metrics.json").read_text())
+        row = {"train_seconds": seconds, "stage": stamp.get("summary") if isinstance(stamp, dict) else None}
+        for s in SETTINGS:
+            for k in ("recall@20", "ndcg@20"):
+                row[f"{s}/{k}"] = {"new": float(m[s][k]), "benchmark": old["graphrec"][s][k], "knn_pop": old["knn_pop"][s][k]}
+        res["runs"][f"run{r}"] = row
+        print(f"run {r} ({seconds:.0f} s): " + ", ".join(f"{k} {v['new']:.4f} (benchmark {v['benchmark']:.4f})"
+                                                     for k, v in row.items() if k.endswith("recall@20")), flush=True)
+        out_file.write_text(json.dumps(res, indent=1))
+    rows = list(res["runs"].values())
+    res["paired"] = {}
+    for s in SETTINGS:
+        for k in ("recall@20", "ndcg@20"):
+            key = f"{s}/{k}"
+            new = [x[key]["new"] for x in rows]
+            pr = res["paired"][key] = {"new_over_benchmark": paired_ratio(new, [x[key]["benchmark"] for x in rows]),
+                                       "new_over_knn_pop": paired_ratio(new, [x[key]["knn_pop"] for x in rows])}
+            a, b = pr["new_over_benchmark"], pr["new_over_knn_pop"]
+            print(f"{key}: new/benchmark {a['ratio']:.4f} [{a['ci95'][0]:.4f}, {a['ci95'][1]:.4f}] {a['resolved']}; "
+                  f"new/knn_pop {b['ratio']:.4f} [{b['ci95'][0]:.4f}, {b['ci95'][1]:.4f}] won {b['wins']}/{b['runs']}")
+    out_file.write_text(json.dumps(res, indent=1))
+    print(f"wrote {out_file}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
