@@ -157,3 +157,49 @@ def test_calibration_term_scores_equal_the_model_score(data, models):
     m.content_scores.set_weights(0.0, 0.0, 0.0)
     m.backbone.transfer_weight.fill_(0.0)
     m.backbone.warm_gnn_weight.fill_(1.0)
+
+
+def test_content_text_weight_reweights_the_content_terms_and_serving_follows(data, models):
+    m = models[0]
+    users = torch.arange(data.num_users)
+    m.content_scores.set_weights(0.7, 0.3, -0.2)
+    before = m.score(users).clone()
+    m.set_content_text_weight(0.9)
+    after = m.score(users)
+    assert m.model_config.content_text_weight == 0.9  # travels with the checkpoint's config
+    torch.testing.assert_close(after[:, m.warm], before[:, m.warm])
+    assert not torch.allclose(after[:, ~m.warm], before[:, ~m.warm])
+    # the profile term is content kNN with the same text share
+    from graphrec.baselines import fit_baseline
+
+    knn = fit_baseline("content_knn", data, {"text_weight": 0.9})
+    torch.testing.assert_close(m.content_scores.profile_scores(users), knn.score(users), atol=1e-5, rtol=1e-5)
+    u, i = m.serving_embeddings()
+    torch.testing.assert_close(u @ i.T, after, rtol=1e-5, atol=1e-5)
+    cold = data.cold_test_items
+    feats = model_features(data, MC.modalities)
+    new = m.serving_items({k: (x[cold], mask[cold]) for k, (x, mask) in feats.items()})
+    torch.testing.assert_close(new, i[cold], rtol=1e-5, atol=1e-5)  # a new item = its cold catalogue self
+    m.set_content_text_weight(None)
+    torch.testing.assert_close(m.score(users), before)
+    m.content_scores.set_weights(0.0, 0.0, 0.0)
+
+
+def test_calibration_chooses_the_text_share_on_cold_validation(data, tmp_path):
+    from graphrec.training import load_checkpoint
+
+    tc = TrainConfig(epochs=2, batch_size=64, num_negatives=8, tensorboard=False, warm_refine_epochs=0,
+                     calibrate_text_weight=[0.25, 1.0], calibrate_profile=[0.0, 1.0], calibrate_prior=[0.0, 0.5])
+    model, _ = train(data, MC, tc, tmp_path)
+    import json
+
+    rec = json.loads((tmp_path / "calibration.json").read_text())
+    values = {tw: max(g["value"] for g in rec["grid"] if g["text_weight"] == tw) for tw in (0.25, 1.0)}
+    assert rec["text_weight"] == max(values, key=values.get)  # the share of the best cold-validation point
+    assert rec["cold_val"]["calibrated"] == max(values.values())
+    again = load_checkpoint(tmp_path / "checkpoint.pt")
+    assert again.model_config.content_text_weight == rec["text_weight"] == again.content_text_weight
+    users = torch.arange(data.num_users)
+    torch.testing.assert_close(again.score(users), model.score(users))
+    with pytest.raises(Exception, match="calibrate_text_weight"):
+        TrainConfig(calibrate_text_weight=[1.5])

@@ -55,6 +55,8 @@ class WithContentWeights:
 def mechanism_variants(model, record: dict[str, Any]) -> dict[str, WithContentWeights]:
     """The ablation scorers a calibration record supports (empty when it has no grid)."""
     grid = record.get("grid") or []
+    if "text_weight" in record:  # the model holds the chosen share's content terms: its rows only
+        grid = [g for g in grid if g.get("text_weight") == record["text_weight"]]
     if not grid:
         return {}
     s, s_p, s_t = record["cos_spread"], record["profile_spread"], record.get("backbone_spread", 1.0)

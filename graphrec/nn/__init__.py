@@ -17,4 +17,5 @@ def build_model(cfg: ModelConfig, num_users: int, num_items: int, modality_dims:
         id_dropout=cfg.id_dropout, knn_k=cfg.knn_k, knn_temperature=cfg.knn_temperature,
         knn_modalities=cfg.knn_modalities or None, prior_ridge=cfg.prior_ridge,
         reduce_dim=cfg.reduce_dim, backbone_dim=cfg.backbone_dim, transfer_k=cfg.transfer_k,
+        content_text_weight=cfg.content_text_weight,
     )

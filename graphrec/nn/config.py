@@ -26,6 +26,7 @@ class ModelConfig(StrictConfig):
     reduce_dim: int = opt(512, help="Modalities wider than this enter their projector through a fixed PCA to this many components, fitted on warm train items (0 = off). EfficientNet's 1280-d image features cost 2.5x less per step at 512.")
     backbone_dim: int = opt(64, help="Size of the collaborative backbone (an ID-only LightGCN trained to convergence on warm interactions after the GNN; used for warm items and carried over to cold items through their content neighbours; 0 = none).")
     transfer_k: int = opt(20, help="Content neighbours (warm items) whose backbone vectors a cold item's CF transfer term averages.")
+    content_text_weight: float | None = opt(None, help="Share of the text modality in the content vectors of the content-walk and popularity-prior terms (the rest split over the other knn_modalities; null = equal shares). The calibration sets it when train.calibrate_text_weight lists values; the kNN graph of the cold view keeps equal shares.")
     prior_ridge: float = opt(1.0, help="Ridge strength of the content -> log-popularity regression behind the popularity-prior score term of cold items (fitted on warm train items).")
 
     def validate(self) -> None:
@@ -51,6 +52,8 @@ class ModelConfig(StrictConfig):
             raise ConfigError(f"reduce_dim: must be >= 0, got {self.reduce_dim}")
         if self.prior_ridge <= 0:
             raise ConfigError(f"prior_ridge: must be > 0, got {self.prior_ridge}")
+        if self.content_text_weight is not None and not 0.0 <= self.content_text_weight <= 1.0:
+            raise ConfigError(f"content_text_weight: must be in [0, 1] or null, got {self.content_text_weight}")
         if self.knn_temperature <= 0:
             raise ConfigError(f"knn_temperature: must be > 0, got {self.knn_temperature}")
 

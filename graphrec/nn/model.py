@@ -30,6 +30,7 @@ import torch
 from torch import nn
 
 from graphrec.graph.build import centred_normalised, item_degree, knn_graph_to_sources, normalized_adjacency, pca
+import graphrec.nn.serving_space as serving_space
 from graphrec.nn.backbone import CFBackbone
 from graphrec.nn.content_scores import ContentScores
 from graphrec.nn.fusion import GatedFusion, MaskedMeanFusion
@@ -61,6 +62,7 @@ class GraphRec(nn.Module):
             ``reduce_dim`` components fitted on warm items (0 = off): a cheaper first layer.
         backbone_dim / transfer_k: size of the collaborative backbone (:class:`CFBackbone`; 0 =
             none) and the content neighbours its vectors are carried over from to cold items.
+        content_text_weight: text's share in the content terms' vectors (None = equal shares).
 
     Shapes:
         score: users (B,) -> (B, num_items)
@@ -73,13 +75,14 @@ class GraphRec(nn.Module):
                  proj_hidden: int = 256, dropout: float = 0.1, fusion: str = "gated", use_id_embedding: bool = True,
                  id_dropout: float = 0.5, knn_k: int = 10, knn_temperature: float = 0.05,
                  knn_modalities: list[str] | None = None, prior_ridge: float = 1.0, reduce_dim: int = 0,
-                 backbone_dim: int = 0, transfer_k: int = 20) -> None:
+                 backbone_dim: int = 0, transfer_k: int = 20, content_text_weight: float | None = None) -> None:
         super().__init__()
         self.num_users, self.num_items, self.dim = num_users, num_items, dim
         self.modalities = list(modality_dims)
         self.modality_dims = dict(modality_dims)
         self.knn_modalities = list(knn_modalities or self.modalities)
         self.id_dropout, self.knn_k, self.knn_temperature = id_dropout, knn_k, knn_temperature
+        self.content_text_weight = content_text_weight
         self.reduce = {m: reduce_dim for m, d in modality_dims.items() if 0 < reduce_dim < d}  # modality -> PCA size
         self.projectors = nn.ModuleDict({m: ModalityProjector(self.reduce.get(m, d), dim, proj_hidden, dropout)
                                          for m, d in modality_dims.items()})
@@ -168,7 +171,7 @@ class GraphRec(nn.Module):
             setattr(self, f"knn_mean__{m}", x[sel].mean(0) if sel.any() else torch.zeros(x.shape[1]))
         item_vec = self._knn_vectors(feats)  # (I, D) train-centred content vectors
         self.knn_keys = item_vec[self.warm_index]  # (S, D)
-        self.content_scores.fit(item_vec, self.train_edges, self.warm, self.num_users)
+        self.content_scores.fit(self._content_vectors(feats), self.train_edges, self.warm, self.num_users)
         self.backbone.fit_neighbours(item_vec, self.warm_index)
         pos = torch.full((self.num_items,), -1, dtype=torch.long)
         pos[self.warm_index] = torch.arange(len(self.warm_index))
@@ -200,6 +203,24 @@ class GraphRec(nn.Module):
         parts = [centred_normalised(features[m][0].float(), features[m][1].bool(), getattr(self, f"knn_mean__{m}"))
                  for m in self.knn_modalities]
         return torch.cat(parts, 1) / len(parts) ** 0.5  # (N, sum D)
+
+    def _content_vectors(self, features: Features) -> torch.Tensor:
+        """Content vectors of the content-walk / prior terms: :meth:`_knn_vectors` with text's share set to
+        ``content_text_weight`` (rows ``[sqrt(w) v_text, sqrt((1 - w) / (M - 1)) v_other, ...]``)."""
+        w, mods = self.content_text_weight, self.knn_modalities
+        if w is None or "text" not in mods or len(mods) == 1:
+            return self._knn_vectors(features)
+        share = {m: w if m == "text" else (1.0 - w) / (len(mods) - 1) for m in mods}
+        return torch.cat([share[m] ** 0.5 * centred_normalised(features[m][0].float(), features[m][1].bool(),
+                                                               getattr(self, f"knn_mean__{m}")) for m in mods], 1)
+
+    def set_content_text_weight(self, w: float | None) -> None:
+        """Refit the content terms with text's share ``w`` (their calibrated weights are kept)."""
+        self.content_text_weight = w
+        if getattr(self, "model_config", None) is not None:
+            self.model_config = self.model_config.replace(content_text_weight=w)
+        self.content_scores.fit(self._content_vectors(self.features), self.train_edges, self.warm, self.num_users)
+        self._eval_cache = None
 
     def _check_graph(self) -> None:
         if not self.graph_ready:
@@ -329,27 +350,9 @@ class GraphRec(nn.Module):
 
     @torch.no_grad()
     def serving_embeddings(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """Embeddings for plain inner-product search that reproduce :meth:`score` exactly.
-
-        Users become ``[u, w_g * u_warm, b_u, w_p * profile_u, 1]``; cold items ``[cold view, 0,
-        w_t * transfer_i, x_i, w_b * prior_i + offset]`` and warm items ``[0, v_i, b_i, 0, 0]``, so
-        one dot product gives each item the score of its own space. New items: :meth:`serving_items`.
-
-        Shapes: ``(U, 2d + d_b + D + 1), (I, 2d + d_b + D + 1)``
-        """
-        u, i = self.embeddings()
-        warm = self.warm.unsqueeze(-1)
-        zero = torch.zeros_like(i)
-        cs, bb = self.content_scores, self.backbone
-        g = bb.warm_gnn_weight if bb.ready else torch.ones(())
-        users = torch.cat([u, g * self.warm_user_vectors(torch.arange(self.num_users, device=u.device)), bb.user,
-                           cs.serving_users()], 1)
-        content = cs.serving_items(cs.item_vec, cs.prior)
-        transfer = bb.transfer_weight * bb.transfer_items() if bb.ready else torch.zeros_like(bb.item)
-        items = torch.cat([torch.where(warm, zero, i), torch.where(warm, i, zero),
-                           torch.where(warm, bb.item if bb.ready else torch.zeros_like(bb.item), transfer),
-                           torch.where(warm, torch.zeros_like(content), content)], 1)
-        return users, items
+        """Embeddings for plain inner-product search that reproduce :meth:`score` exactly
+        (:func:`graphrec.nn.serving_space.serving_embeddings`). Shapes: ``(U, 2d + d_b + D + 1), (I, ...)``"""
+        return serving_space.serving_embeddings(self)
 
     @torch.no_grad()
     def embed_items(self, features: Features) -> torch.Tensor:
@@ -380,16 +383,6 @@ class GraphRec(nn.Module):
 
     @torch.no_grad()
     def serving_items(self, features: Features) -> torch.Tensor:
-        """Brand-new items in the space of :meth:`serving_embeddings` (exactly as cold catalogue items).
-
-        Shapes:
-            features[m]: (x (N, D_m), mask (N,)) -> (N, 2d + d_b + D + 1)
-        """
-        cold = self.embed_items(features)
-        vec = self._knn_vectors(features)
-        cs, bb = self.content_scores, self.backbone
-        if bb.ready and bb.keys is not None and bb.keys.shape[0] > 1:
-            transfer = bb.transfer_weight * bb.transfer_items(*bb.new_item_neighbours(vec))
-        else:
-            transfer = torch.zeros(cold.shape[0], bb.dim, device=cold.device)
-        return torch.cat([cold, torch.zeros_like(cold), transfer, cs.serving_items(vec, cs.item_prior(vec))], 1)
+        """Brand-new items in the space of :meth:`serving_embeddings`, exactly as cold catalogue items
+        (:func:`graphrec.nn.serving_space.serving_items`). Shapes: features[m] (N, D_m) -> (N, 2d + d_b + D + 1)"""
+        return serving_space.serving_items(self, features)

@@ -9,7 +9,9 @@ After training (GNN, warm refinement, backbone) the model scores
 where ``s``, ``s_t``, ``s_p`` are the spreads of the cosine, the backbone and the content-walk
 scores over warm items (so the weights are relative and comparable across data sets). ``w_g``
 is chosen on warm validation; the grid of ``(w_t, w_p, w_b)`` on cold validation
-(``train.val_metric``); then ``delta`` (units of ``s``) on hybrid validation, where warm and cold
+(``train.val_metric``), for each of text's shares in the content vectors ``x`` when
+``train.calibrate_text_weight`` lists some (``model.content_text_weight``; the content-kNN baselines
+tune the same share); then ``delta`` (units of ``s``) on hybrid validation, where warm and cold
 items share one list. Only validation files are read. A data set without the validation
 positives a step needs keeps that step's weights at their neutral value, with a note.
 """
@@ -95,6 +97,25 @@ def _best(points, evaluate):
     return best, rows
 
 
+def _cold_search(points: list[dict], shares: list[float], refit: Callable[[float], None],
+                 evaluate: Callable[[dict], float | None], rec: dict[str, Any]) -> tuple[dict, float]:
+    """The best cold grid point, over each text share of ``shares`` (refitted in turn; none = the
+    model's own); every point goes to ``rec["grid"]`` and the chosen share, refitted last, to ``rec["text_weight"]``."""
+    best = None
+    for tw in shares or [None]:
+        if shares:
+            refit(tw)
+        (pt, v), rows = _best(points, evaluate)
+        rec["grid"] += [{**({"text_weight": tw} if shares else {}), **p, "value": x} for p, x in rows]
+        if best is None or v > best[2]:
+            best = (tw, pt, v)
+    tw, pt, v = best
+    if shares:
+        refit(tw)
+        rec["text_weight"] = tw
+    return pt, v
+
+
 def calibrate(model, cfg: TrainConfig, validator: Validator) -> dict[str, Any]:
     """Choose ``w_g`` (warm validation), ``(w_t, w_p, w_b)`` (cold validation) and ``delta`` (hybrid
     validation); set them on ``model``.
@@ -125,6 +146,12 @@ def calibrate(model, cfg: TrainConfig, validator: Validator) -> dict[str, Any]:
 
     terms = TermScores(model)
 
+    def refit(tw) -> None:  # text's share in the content vectors: new profile/prior terms, new spread
+        nonlocal terms, s_p
+        model.set_content_text_weight(tw)
+        s_p = score_spreads(model, seed=cfg.seed)[1]
+        terms = TermScores(model)
+
     def value(setting: str):
         def f(point: dict) -> float | None:
             w.update(point)
@@ -147,8 +174,11 @@ def calibrate(model, cfg: TrainConfig, validator: Validator) -> dict[str, Any]:
     transfers = cfg.calibrate_transfer if bb.ready else [0.0]
     points = [{"transfer": t, "profile": p, "prior": b}
               for t, p, b in itertools.product(transfers, cfg.calibrate_profile, cfg.calibrate_prior)]
-    (pt, best_v), rows = _best(points, value("cold"))
-    rec["grid"] = [{**p, "value": v} for p, v in rows]
+    mods = model.knn_modalities
+    shares = list(cfg.calibrate_text_weight) if "text" in mods and len(mods) > 1 else []
+    if cfg.calibrate_text_weight and not shares:
+        rec["notes"].append(f"calibrate_text_weight ignored: content terms use {mods} (needs text and another modality)")
+    pt, best_v = _cold_search(points, shares, refit, value("cold"), rec)
     w.update(pt)
     if cfg.calibrate_offset and value("hybrid")({"offset": 0.0}) is not None:
         (pt, _), rows = _best([{"offset": d} for d in cfg.calibrate_offset], value("hybrid"))

@@ -62,6 +62,7 @@ class TrainConfig(StrictConfig):
     calibrate_profile: list[float] = opt([0.0, 0.5, 1.0, 2.0, 4.0], help="Calibration grid of the content-walk weight (relative to the spread of the GNN scores).")
     calibrate_prior: list[float] = opt([0.0, 0.25, 0.5, 1.0, 2.0], help="Calibration grid of the popularity-prior weight (standardised prior, relative to the spread of the GNN scores).")
     calibrate_transfer: list[float] = opt([0.0, 0.5, 1.0, 2.0], help="Calibration grid of the backbone's CF-transfer weight on cold items (relative to the spread of the GNN scores); used when the model has a backbone.")
+    calibrate_text_weight: list[float] = opt([], help="Calibration grid of text's share in the content vectors of the content-walk and prior terms (model.content_text_weight), searched jointly with the cold grid on cold validation; empty = keep the model's value. Only used with text and another knn modality.")
     calibrate_warm_gnn: list[float] = opt([0.0, 0.25, 0.5, 1.0], help="Calibration grid of the GNN's weight next to the backbone on warm items (relative), chosen on warm validation.")
     calibrate_offset: list[float] = opt([-3.0, -2.0, -1.0, -0.5, 0.0, 0.5, 1.0, 2.0, 3.0], help="Calibration grid of the cold-item score offset in hybrid lists (units of the GNN score spread); empty = no offset.")
     warm_refine_patience: int = opt(2, help="Warm refinement stops after this many epochs without warm-validation improvement.")
@@ -127,6 +128,8 @@ class TrainConfig(StrictConfig):
         bad = [v for v in self.barlow_views if v not in ("user", "item")]
         if bad or not self.barlow_views:
             raise ConfigError(f"barlow_views: must be a non-empty subset of ['user', 'item'], got {self.barlow_views}")
+        if any(not 0.0 <= v <= 1.0 for v in self.calibrate_text_weight):
+            raise ConfigError(f"calibrate_text_weight: values must be in [0, 1], got {self.calibrate_text_weight}")
         for name in ("calibrate_profile", "calibrate_prior"):
             if not getattr(self, name) or any(v < 0 for v in getattr(self, name)):
                 raise ConfigError(f"{name}: need a non-empty list of weights >= 0, got {getattr(self, name)}")

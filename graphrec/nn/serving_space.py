@@ -1,0 +1,49 @@
+"""The inner-product serving space of a :class:`~graphrec.nn.model.GraphRec`: user and item vectors
+whose dot products reproduce ``GraphRec.score`` exactly (warm and cold items in one index), and
+new items embedded into it exactly as they would score as cold catalogue items."""
+
+from __future__ import annotations
+
+import torch
+
+
+@torch.no_grad()
+def serving_embeddings(model) -> tuple[torch.Tensor, torch.Tensor]:
+    """Embeddings for plain inner-product search that reproduce ``model.score`` exactly.
+
+    Users become ``[u, w_g * u_warm, b_u, w_p * profile_u, 1]``; cold items ``[cold view, 0,
+    w_t * transfer_i, x_i, w_b * prior_i + offset]`` and warm items ``[0, v_i, b_i, 0, 0]``, so
+    one dot product gives each item the score of its own space. New items: :func:`serving_items`.
+
+    Shapes: ``(U, 2d + d_b + D + 1), (I, 2d + d_b + D + 1)``
+    """
+    u, i = model.embeddings()
+    warm = model.warm.unsqueeze(-1)
+    zero = torch.zeros_like(i)
+    cs, bb = model.content_scores, model.backbone
+    g = bb.warm_gnn_weight if bb.ready else torch.ones(())
+    users = torch.cat([u, g * model.warm_user_vectors(torch.arange(model.num_users, device=u.device)), bb.user,
+                       cs.serving_users()], 1)
+    content = cs.serving_items(cs.item_vec, cs.prior)
+    transfer = bb.transfer_weight * bb.transfer_items() if bb.ready else torch.zeros_like(bb.item)
+    items = torch.cat([torch.where(warm, zero, i), torch.where(warm, i, zero),
+                       torch.where(warm, bb.item if bb.ready else torch.zeros_like(bb.item), transfer),
+                       torch.where(warm, torch.zeros_like(content), content)], 1)
+    return users, items
+
+
+@torch.no_grad()
+def serving_items(model, features: dict[str, tuple[torch.Tensor, torch.Tensor]]) -> torch.Tensor:
+    """Brand-new items in the space of :func:`serving_embeddings` (exactly as cold catalogue items).
+
+    Shapes:
+        features[m]: (x (N, D_m), mask (N,)) -> (N, 2d + d_b + D + 1)
+    """
+    cold = model.embed_items(features)
+    vec, cvec = model._knn_vectors(features), model._content_vectors(features)
+    cs, bb = model.content_scores, model.backbone
+    if bb.ready and bb.keys is not None and bb.keys.shape[0] > 1:
+        transfer = bb.transfer_weight * bb.transfer_items(*bb.new_item_neighbours(vec))
+    else:
+        transfer = torch.zeros(cold.shape[0], bb.dim, device=cold.device)
+    return torch.cat([cold, torch.zeros_like(cold), transfer, cs.serving_items(cvec, cs.item_prior(cvec))], 1)
