@@ -6,9 +6,14 @@ evaluated once on that run's test files; compared with the GraphRec and knn_pop 
 (``run<r>/evaluation/metrics.json``). It answers "does this code change move GraphRec's benchmark numbers?"
 without retraining the baselines; it is not a benchmark of record (``graphrec benchmark`` is).
 
+``--recalibrate-from TAG`` skips training: it takes the models an earlier ``--tag TAG`` run trained and
+only re-runs their calibration with this run's overrides (e.g. a calibration grid), so the comparison with
+that tag isolates the calibration change (same GNN, same backbone).
+
 Run:
     python3 benchmarks/bench_rerun.py --tag fp32                                  # current defaults
     python3 benchmarks/bench_rerun.py --tag bf16 --set train.precision=bf16      # an option
+    python3 benchmarks/bench_rerun.py --tag textw --recalibrate-from fp32 --set "train.calibrate_text_weight=[0.5,0.75,1.0]"
 
 Writes ``benchmarks/results/rerun_<tag>.json`` (models under ``--work``, default /tmp/graphrec_rerun/<tag>).
 """
@@ -25,6 +30,26 @@ ROOT = Path(__file__).resolve().parents[1]
 SETTINGS = ("cold", "warm", "hybrid", "cold_full")
 
 
+def _recalibrate(src: Path, dst: Path, train_cfg, validator) -> dict:
+    """Copy the model in ``src`` to ``dst`` and calibrate it again with ``train_cfg`` (calibration.json rewritten)."""
+    import shutil
+
+    from graphrec.recipes.calibrate import calibrate
+    from graphrec.training.checkpoint import load_checkpoint, save_checkpoint
+
+    dst.mkdir(parents=True, exist_ok=True)
+    model, st = load_checkpoint(src / "checkpoint.pt", return_state=True)
+    for name in ("config.yaml", "history.json", "backbone.json"):
+        if (src / name).exists():
+            shutil.copy(src / name, dst / name)
+    rec = calibrate(model, train_cfg, validator)
+    (dst / "calibration.json").write_text(json.dumps(rec, indent=1) + "\n")
+    save_checkpoint(dst / "checkpoint.pt", model, model.model_config, train_cfg, step=st["step"], epoch=st["epoch"],
+                    best_metric=st["best_metric"], user_ids=st["user_ids"], item_ids=st["item_ids"],
+                    fingerprints=st["fingerprints"], extra={"calibrated": True})
+    return {"summary": {"recalibrated_from": str(src), "chosen": rec.get("chosen"), "text_weight": rec.get("text_weight")}}
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--benchmark", default=str(ROOT / "runs" / "ml1m-mm" / "benchmark"))
@@ -34,6 +59,7 @@ def main(argv=None) -> int:
     p.add_argument("--set", dest="overrides", action="append", default=[], help="config override key=value (repeatable)")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--work", default=None)
+    p.add_argument("--recalibrate-from", default=None, help="reuse the models of this earlier tag; re-run only the calibration")
     args = p.parse_args(argv)
     sys.path.insert(0, str(ROOT))
     import torch
@@ -60,13 +86,21 @@ def main(argv=None) -> int:
         data = load_recdata(root / "prepared", rd / "split", feats)
         val = make_validator(data, ks=(20,), batch_size=cfg.eval.batch_size)
         t = time.perf_counter()
-        stamp = _train_graphrec_dir(f"rerun {r}", work / f"run{r}", data, cfg.model.restricted_to(data.features),
-                                    cfg.train.replace(seed=cfg.suite.seeds[0]), {"run": r, "tag": args.tag}, val, True,
-                                    print, False)
+        if args.recalibrate_from:
+            stamp = _recalibrate(work.parent / args.recalibrate_from / f"run{r}", work / f"run{r}",
+                                 cfg.train.replace(seed=cfg.suite.seeds[0]), val)
+        else:
+            stamp = _train_graphrec_dir(f"rerun {r}", work / f"run{r}", data, cfg.model.restricted_to(data.features),
+                                        cfg.train.replace(seed=cfg.suite.seeds[0]), {"run": r, "tag": args.tag}, val, True,
+                                        print, False)
         seconds = time.perf_counter() - t
+        calib = work / f"run{r}" / "calibration.json"
+        crec = json.loads(calib.read_text()) if calib.exists() else {}
+        cold_val = crec.get("cold_val", {})
         m = evaluate(load_checkpoint(work / f"run{r}" / "checkpoint.pt"), data, "test", SETTINGS, (20,), cfg.eval.batch_size)
         old = json.loads((rd / "evaluation" / "metrics.json").read_text())
-        row = {"train_seconds": seconds, "stage": stamp.get("summary") if isinstance(stamp, dict) else None}
+        row = {"train_seconds": seconds, "stage": stamp.get("summary") if isinstance(stamp, dict) else None,
+               "cold_val_calibrated": cold_val.get("calibrated"), "text_weight": crec.get("text_weight")}
         for s in SETTINGS:
             for k in ("recall@20", "ndcg@20"):
                 row[f"{s}/{k}"] = {"new": float(m[s][k]), "benchmark": old["graphrec"][s][k], "knn_pop": old["knn_pop"][s][k]}
@@ -76,15 +110,22 @@ def main(argv=None) -> int:
         out_file.write_text(json.dumps(res, indent=1))
     rows = list(res["runs"].values())
     res["paired"] = {}
+    base_file = ROOT / "benchmarks" / "results" / f"rerun_{args.recalibrate_from}.json"
+    base_rows = json.loads(base_file.read_text())["runs"] if args.recalibrate_from and base_file.exists() else None
     for s in SETTINGS:
         for k in ("recall@20", "ndcg@20"):
             key = f"{s}/{k}"
             new = [x[key]["new"] for x in rows]
             pr = res["paired"][key] = {"new_over_benchmark": paired_ratio(new, [x[key]["benchmark"] for x in rows]),
                                        "new_over_knn_pop": paired_ratio(new, [x[key]["knn_pop"] for x in rows])}
+            if base_rows:
+                pr["new_over_" + args.recalibrate_from] = paired_ratio(new, [base_rows[f"run{r}"][key]["new"] for r in args.runs])
             a, b = pr["new_over_benchmark"], pr["new_over_knn_pop"]
             print(f"{key}: new/benchmark {a['ratio']:.4f} [{a['ci95'][0]:.4f}, {a['ci95'][1]:.4f}] {a['resolved']}; "
-                  f"new/knn_pop {b['ratio']:.4f} [{b['ci95'][0]:.4f}, {b['ci95'][1]:.4f}] won {b['wins']}/{b['runs']}")
+                  f"new/knn_pop {b['ratio']:.4f} [{b['ci95'][0]:.4f}, {b['ci95'][1]:.4f}] won {b['wins']}/{b['runs']}"
+                  + (f"; new/{args.recalibrate_from} {pr['new_over_' + args.recalibrate_from]['ratio']:.4f} "
+                     f"[{pr['new_over_' + args.recalibrate_from]['ci95'][0]:.4f}, "
+                     f"{pr['new_over_' + args.recalibrate_from]['ci95'][1]:.4f}]" if base_rows else ""))
     out_file.write_text(json.dumps(res, indent=1))
     print(f"wrote {out_file}")
     return 0

@@ -90,7 +90,7 @@ def test_calibration_takes_the_best_validation_point(data, models):
     m = models[0]
     assert m.backbone.ready  # trained by the stage-like helper
     cfg = TrainConfig(calibrate_profile=[0.0, 1.0, 2.0], calibrate_prior=[0.0, 0.5], calibrate_offset=[-1.0, 0.0, 1.0],
-                      calibrate_transfer=[0.0, 1.0], calibrate_warm_gnn=[0.0, 0.5, 1.0])
+                      calibrate_transfer=[0.0, 1.0], calibrate_warm_gnn=[0.0, 0.5, 1.0], calibrate_text_weight=[])
     s, s_p, s_t = score_spreads(m, seed=cfg.seed)
     target = {"profile": 1.0 * s / s_p, "prior": 0.5 * s, "offset": -1.0 * s, "transfer": 1.0 * s / s_t, "warm": 0.5 * s_t / s}
 
