@@ -117,3 +117,21 @@ def test_cli_recommend_backend_options(monkeypatch):
     with pytest.raises(Stop):
         cli.main(["recommend", "--user", "1", "--backend", "exact", "--ann-min-items", "5000"])
     assert seen == {"backend": "exact", "ann_min_items": 5000}
+
+
+def test_hnsw_graph_is_cached_by_embeddings_and_read_back(tmp_path):
+    ids, emb, q = catalogue()
+    first = ItemIndex(ids, emb, backend="auto", ann_min_items=500, cache_dir=tmp_path).build()
+    files = list(tmp_path.glob("faiss-hnsw32_*.faiss"))
+    assert first.faiss_source == "built" and len(files) == 1
+    again = ItemIndex(ids, emb, backend="auto", ann_min_items=500, cache_dir=tmp_path).build()
+    assert again.faiss_source == "cache" and again._faiss.ntotal == 600
+    s1, p1 = first.search(q, 20)
+    s2, p2 = again.search(q, 20)
+    assert torch.equal(p1, p2) and torch.allclose(s1, s2)  # the same graph
+    # other embeddings (or another graph degree) never read that file
+    other = ItemIndex(ids, emb.flip(0), backend="auto", ann_min_items=500, cache_dir=tmp_path).build()
+    assert other.faiss_source == "built" and len(list(tmp_path.glob("*.faiss"))) == 2
+    m16 = ItemIndex(ids, emb, backend="faiss", hnsw_m=16, cache_dir=tmp_path).build()
+    assert m16.faiss_source == "built" and len(list(tmp_path.glob("faiss-hnsw16_*.faiss"))) == 1
+    assert ItemIndex(ids, emb, backend="auto", ann_min_items=500).build().faiss_source == "built"  # no cache_dir

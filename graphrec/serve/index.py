@@ -13,14 +13,19 @@ the ensemble's 384, above the 50 ms target, and grows linearly with the catalogu
 50 ms around 500k items at width 128 and sooner at 384; 200k keeps a margin for wider spaces and
 slower machines while ml1m-mm-sized catalogues stay exact. HNSW with M=32, efConstruction=40,
 efSearch=512 gave recall@20 against exact search of 0.975 (width 128) and 0.962 (384) at 2.5 / 5.0
-ms p50. The price is the build: 342 s (128) and 373 s (384) for 1M items, paid once per process
-on the first search (``build()`` pays it up front).
+ms p50. The price is the build: 342 s (128) and 373 s (384) for 1M items, paid on the first search
+(``build()`` pays it up front). With ``cache_dir`` (the Recommender passes ``<serve_dir>/index``) a
+built HNSW graph is written there, keyed by a hash of the embeddings and the graph parameters, and
+read back instead of rebuilt by the next process serving the same embeddings.
 """
 
 from __future__ import annotations
 
 import functools
+import hashlib
 import logging
+import os
+from pathlib import Path
 
 import torch
 
@@ -64,7 +69,7 @@ class ItemIndex:
 
     def __init__(self, item_ids: list[str], emb: torch.Tensor, backend: str = "exact", hnsw_m: int = 0,
                  ann_min_items: int = ANN_MIN_ITEMS, ef_search: int = HNSW_EF_SEARCH,
-                 ef_construction: int = HNSW_EF_CONSTRUCTION) -> None:
+                 ef_construction: int = HNSW_EF_CONSTRUCTION, cache_dir: str | Path | None = None) -> None:
         if emb.shape[0] != len(item_ids):
             raise ValueError(f"ItemIndex: {len(item_ids)} ids but {emb.shape[0]} embeddings")
         if backend not in BACKENDS:
@@ -79,6 +84,9 @@ class ItemIndex:
         self._faiss = None
         self._faiss_kind: str | None = None
         self._warned = False
+        self.cache_dir = Path(cache_dir) if cache_dir is not None else None
+        #: where the current HNSW graph came from: None (not built), "built" or "cache"
+        self.faiss_source: str | None = None
 
     def __len__(self) -> int:
         return len(self.item_ids)
@@ -124,16 +132,35 @@ class ItemIndex:
             except ImportError as exc:  # pragma: no cover - depends on the extra
                 raise ImportError("backend='faiss' needs faiss: pip install -e '.[serve]'") from exc
             d = self.emb.shape[1]
-            if kind.startswith("faiss-hnsw"):
+            cached = self._cache_path(kind)
+            if cached is not None and cached.exists():
+                index, self.faiss_source = faiss.read_index(str(cached)), "cache"
+            elif kind.startswith("faiss-hnsw"):
                 index = faiss.IndexHNSWFlat(d, int(kind[len("faiss-hnsw"):]), faiss.METRIC_INNER_PRODUCT)
                 index.hnsw.efConstruction = self.ef_construction
+                index.add(self.emb.numpy())
+                self.faiss_source = "built"
+                if cached is not None:
+                    cached.parent.mkdir(parents=True, exist_ok=True)
+                    tmp = cached.with_name(cached.name + f".tmp{os.getpid()}")
+                    faiss.write_index(index, str(tmp))
+                    tmp.replace(cached)  # atomic: a concurrent reader sees the whole file or none
             else:
                 index = faiss.IndexFlatIP(d)
-            index.add(self.emb.numpy())
+                index.add(self.emb.numpy())
+                self.faiss_source = "built"
             self._faiss, self._faiss_kind = index, kind
         if self._faiss_kind.startswith("faiss-hnsw"):
             self._faiss.hnsw.efSearch = self.ef_search
         return self._faiss
+
+    def _cache_path(self, kind: str) -> Path | None:
+        """``<cache_dir>/<kind>_<hash>.faiss`` for an HNSW graph of the current embeddings (None: no caching)."""
+        if self.cache_dir is None or not kind.startswith("faiss-hnsw"):
+            return None
+        h = hashlib.sha256(self.emb.numpy().tobytes())
+        h.update(f"{tuple(self.emb.shape)}|{kind}|{self.ef_construction}".encode())
+        return self.cache_dir / f"{kind}_{h.hexdigest()[:20]}.faiss"
 
     def build(self) -> "ItemIndex":
         """Build the faiss index now (if the active backend uses one) instead of on the first search."""

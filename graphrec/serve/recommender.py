@@ -32,7 +32,8 @@ class Recommender:
             and what is excluded from recommendations unless ``seen`` says more.
         encoders_cfg: the run's :class:`~graphrec.encoders.config.EncodersConfig`, to embed new items.
         features_dir: feature store directory (new items are encoded into it).
-        serve_dir: where added items are persisted (``None``: not persisted).
+        serve_dir: where added items are persisted, and a built HNSW graph under ``index/`` (keyed by
+            the embeddings, so a restart serving the same catalogue reads it back; ``None``: neither).
         backend: ``"auto"`` (default: exact search below ``ann_min_items`` items, a faiss HNSW
             index from there on; see :mod:`graphrec.serve.index`), ``"exact"`` or ``"faiss"``.
         data_cfg: the run's :class:`~graphrec.data.config.DataConfig`: new items are prepared as the
@@ -59,7 +60,8 @@ class Recommender:
         users, item_emb = users.cpu(), item_emb.cpu()
         self.user_emb = users
         self.user_pos = {u: i for i, u in enumerate(model.user_ids)}
-        self.index = ItemIndex(list(model.item_ids), item_emb, backend=backend, ann_min_items=ann_min_items)
+        self.index = ItemIndex(list(model.item_ids), item_emb, backend=backend, ann_min_items=ann_min_items,
+                               cache_dir=Path(serve_dir) / "index" if serve_dir is not None else None)
         self.items = items.astype({"item_id": str}).drop_duplicates("item_id").set_index("item_id", drop=False)
         self._history = self._positions(history)
         self._seen = self._history if seen is None else self._positions(pd.concat([history[["user_id", "item_id"]],
