@@ -78,11 +78,15 @@ def main(argv=None) -> int:
     out_file = ROOT / "benchmarks" / "results" / f"rerun_{args.tag}.json"
     out_file.parent.mkdir(parents=True, exist_ok=True)
     res: dict = {"benchmark": str(bench), "overrides": args.overrides, "runs": {}}
+    _, items = load_prepared(root / "prepared")
+    features: dict[str, dict] = {}  # per encoders config (the runs normally share one): read from the store once
     for r in args.runs:
         rd = bench / f"run{r}"
         cfg = load_config(rd / "config.yaml", args.overrides + [f"train.num_threads={args.threads}", "train.tensorboard=false"])
-        _, items = load_prepared(root / "prepared")
-        feats, _ = encode_items(items, cfg.encoders, root / "features", progress=False)
+        key = json.dumps(cfg.encoders.to_dict(), sort_keys=True)
+        if key not in features:
+            features[key] = encode_items(items, cfg.encoders, root / "features", progress=False)[0]
+        feats = features[key]
         data = load_recdata(root / "prepared", rd / "split", feats)
         val = make_validator(data, ks=(20,), batch_size=cfg.eval.batch_size)
         t = time.perf_counter()

@@ -105,19 +105,14 @@ class GraphRecTask(nn.Module):
     def _rank_loss(self, u: torch.Tensor, pos: torch.Tensor, neg: torch.Tensor, valid: torch.Tensor | None,
                    bias: torch.Tensor | None = None) -> torch.Tensor:
         # cosine scores / T, (B,) and (B, N); neg is (N, d) shared by the batch or (B, N, d) per user.
-        # Scaling u (B x d) by 1/T instead of the (B, N) scores, and masking with a precomputed
-        # additive ``bias`` (:func:`mask_bias` of ``valid``), give the same loss at less cost.
-        t = self.cfg.rec_temperature
-        if self.cfg.rec_loss == "bpr":
-            s_pos = (u * pos).sum(-1)
-            s_neg = u @ neg.T if neg.dim() == 2 else torch.einsum("bd,bnd->bn", u, neg)
-            return bpr_loss(s_pos / t, s_neg / t, valid)
-        u = u / t
+        # u (B x d) is scaled by 1/T rather than the (B, N) scores; the softmax masks with the
+        # additive ``bias`` (:func:`mask_bias` of ``valid``, shared by both ranking terms).
+        u = u / self.cfg.rec_temperature
         s_pos = (u * pos).sum(-1)
         s_neg = u @ neg.T if neg.dim() == 2 else torch.einsum("bd,bnd->bn", u, neg)
-        if bias is not None:
-            return sampled_softmax_loss(s_pos, s_neg + bias)
-        return sampled_softmax_loss(s_pos, s_neg, 1.0, valid)
+        if self.cfg.rec_loss == "bpr":
+            return bpr_loss(s_pos, s_neg, valid)
+        return sampled_softmax_loss(s_pos, s_neg if bias is None else s_neg + bias)
 
     def forward(self, users: torch.Tensor, pos: torch.Tensor, neg: torch.Tensor,
                 neg_valid: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
@@ -144,7 +139,7 @@ class GraphRecTask(nn.Module):
         u = F.normalize(out["user"][users], dim=-1)  # (B, d)
         terms: dict[str, torch.Tensor] = {}
         bias = None
-        if neg_valid is not None and cfg.rec_loss != "bpr" and (self.weight("rec") > 0 or self.weight("cold_rec") > 0):
+        if neg_valid is not None and cfg.rec_loss != "bpr":
             bias = mask_bias(neg_valid, u.dtype)  # one additive mask for both ranking terms
         if self.weight("rec") > 0:
             item = F.normalize(out["collab"], dim=-1)

@@ -35,6 +35,16 @@ def _attached(data):
     return m.eval()
 
 
+def _assert_serving_reproduces(m, data, scores):
+    """The serving space gives ``scores``, and cold-test items embedded as new items equal their catalogue rows."""
+    u, i = m.serving_embeddings()
+    torch.testing.assert_close(u @ i.T, scores, rtol=1e-5, atol=1e-5)
+    cold = data.cold_test_items
+    feats = model_features(data, MC.modalities)
+    new = m.serving_items({k: (x[cold], mask[cold]) for k, (x, mask) in feats.items()})
+    torch.testing.assert_close(new, i[cold], rtol=1e-5, atol=1e-5)  # a new item = its cold catalogue self
+
+
 def test_profile_term_is_content_knn_and_prior_is_the_ridge_fit(data):
     from graphrec.baselines import fit_baseline
 
@@ -60,12 +70,7 @@ def test_terms_change_only_non_warm_items_and_serving_reproduces_them(data, mode
     after = m.score(users)
     torch.testing.assert_close(after[:, m.warm], before[:, m.warm])
     assert not torch.allclose(after[:, ~m.warm], before[:, ~m.warm])
-    u, i = m.serving_embeddings()
-    torch.testing.assert_close(u @ i.T, after, rtol=1e-5, atol=1e-5)
-    cold = data.cold_test_items
-    feats = model_features(data, MC.modalities)
-    new = m.serving_items({k: (x[cold], mask[cold]) for k, (x, mask) in feats.items()})
-    torch.testing.assert_close(new, i[cold], rtol=1e-5, atol=1e-5)  # a new item = its cold catalogue self
+    _assert_serving_reproduces(m, data, after)
     m.content_scores.set_weights(0.0, 0.0, 0.0)
 
 
@@ -174,12 +179,7 @@ def test_content_text_weight_reweights_the_content_terms_and_serving_follows(dat
 
     knn = fit_baseline("content_knn", data, {"text_weight": 0.9})
     torch.testing.assert_close(m.content_scores.profile_scores(users), knn.score(users), atol=1e-5, rtol=1e-5)
-    u, i = m.serving_embeddings()
-    torch.testing.assert_close(u @ i.T, after, rtol=1e-5, atol=1e-5)
-    cold = data.cold_test_items
-    feats = model_features(data, MC.modalities)
-    new = m.serving_items({k: (x[cold], mask[cold]) for k, (x, mask) in feats.items()})
-    torch.testing.assert_close(new, i[cold], rtol=1e-5, atol=1e-5)  # a new item = its cold catalogue self
+    _assert_serving_reproduces(m, data, after)
     m.set_content_text_weight(None)
     torch.testing.assert_close(m.score(users), before)
     m.content_scores.set_weights(0.0, 0.0, 0.0)

@@ -227,8 +227,12 @@ class SentenceTransformerEncoder(TextEncoderBase):
         getter = getattr(m, "get_embedding_dimension", None) or m.get_sentence_embedding_dimension
         return int(getter())
 
+    def _autocast(self):
+        """bfloat16 autocast of the network's forward when ``precision`` is bf16 (else a no-op)."""
+        return torch.autocast(self.device.type, torch.bfloat16, enabled=self.precision == "bf16")
+
     def embed(self, texts: list[str], progress: bool) -> torch.Tensor:
-        with torch.inference_mode(), torch.autocast(self.device.type, torch.bfloat16, enabled=self.precision == "bf16"):
+        with torch.inference_mode(), self._autocast():
             emb = self.model.encode(texts, batch_size=self.batch_size, show_progress_bar=progress,
                                     convert_to_numpy=True, normalize_embeddings=False)
         return torch.from_numpy(np.asarray(emb, dtype=np.float32))
@@ -244,7 +248,7 @@ class SentenceTransformerEncoder(TextEncoderBase):
 
     def forward_tokens(self, features: dict[str, torch.Tensor]) -> torch.Tensor:
         """Raw model forward on one tokenised batch -> (B, D) sentence embeddings."""
-        with torch.inference_mode(), torch.autocast(self.device.type, torch.bfloat16, enabled=self.precision == "bf16"):
+        with torch.inference_mode(), self._autocast():
             return self.model({k: v.to(self.device) if isinstance(v, torch.Tensor) else v
                                for k, v in features.items()})["sentence_embedding"]
 

@@ -199,20 +199,20 @@ class GraphRec(nn.Module):
             self.warm_user_residual.copy_(user_res)
         self._eval_cache = None
 
-    def _knn_vectors(self, features: Features) -> torch.Tensor:
-        parts = [centred_normalised(features[m][0].float(), features[m][1].bool(), getattr(self, f"knn_mean__{m}"))
-                 for m in self.knn_modalities]
-        return torch.cat(parts, 1) / len(parts) ** 0.5  # (N, sum D)
-
-    def _content_vectors(self, features: Features) -> torch.Tensor:
-        """Content vectors of the content-walk / prior terms: :meth:`_knn_vectors` with text's share set to
-        ``content_text_weight`` (rows ``[sqrt(w) v_text, sqrt((1 - w) / (M - 1)) v_other, ...]``)."""
-        w, mods = self.content_text_weight, self.knn_modalities
-        if w is None or "text" not in mods or len(mods) == 1:
-            return self._knn_vectors(features)
-        share = {m: w if m == "text" else (1.0 - w) / (len(mods) - 1) for m in mods}
+    def _knn_vectors(self, features: Features, text_weight: float | None = None) -> torch.Tensor:
+        """Train-centred, L2-normalised per-modality vectors side by side, each modality scaled by
+        ``sqrt(share)``: equal shares, or text ``text_weight`` and the others the rest. Shapes: (N, sum D)"""
+        mods = self.knn_modalities
+        if text_weight is None or "text" not in mods or len(mods) == 1:
+            share = {m: 1.0 / len(mods) for m in mods}
+        else:
+            share = {m: text_weight if m == "text" else (1.0 - text_weight) / (len(mods) - 1) for m in mods}
         return torch.cat([share[m] ** 0.5 * centred_normalised(features[m][0].float(), features[m][1].bool(),
                                                                getattr(self, f"knn_mean__{m}")) for m in mods], 1)
+
+    def _content_vectors(self, features: Features) -> torch.Tensor:
+        """Vectors of the content-walk / prior terms: :meth:`_knn_vectors` with text's share ``content_text_weight``."""
+        return self._knn_vectors(features, self.content_text_weight)
 
     def set_content_text_weight(self, w: float | None) -> None:
         """Refit the content terms with text's share ``w`` (their calibrated weights are kept)."""

@@ -44,6 +44,5 @@ class ModalityProjector(nn.Module):
         # inputs): the LayerNorm's affine is folded into lin1, ``W (xh * g + b) + c = (W * g) xh + (W b + c)``,
         # so the backward needs no gradient w.r.t. the (N, in_dim) input and no LayerNorm backward.
         xh = F.layer_norm(x, self.norm.normalized_shape, eps=self.norm.eps)
-        w = self.lin1.weight * self.norm.weight if self.norm.weight is not None else self.lin1.weight
-        b = self.lin1.bias + self.lin1.weight @ self.norm.bias if self.norm.bias is not None else self.lin1.bias
+        w, b = self.lin1.weight * self.norm.weight, self.lin1.bias + self.lin1.weight @ self.norm.bias
         return self.lin2(self.drop(self.act(F.linear(xh, w, b))))

@@ -135,20 +135,19 @@ class ItemIndex:
             cached = self._cache_path(kind)
             if cached is not None and cached.exists():
                 index, self.faiss_source = faiss.read_index(str(cached)), "cache"
-            elif kind.startswith("faiss-hnsw"):
-                index = faiss.IndexHNSWFlat(d, int(kind[len("faiss-hnsw"):]), faiss.METRIC_INNER_PRODUCT)
-                index.hnsw.efConstruction = self.ef_construction
+            else:
+                if kind.startswith("faiss-hnsw"):
+                    index = faiss.IndexHNSWFlat(d, int(kind[len("faiss-hnsw"):]), faiss.METRIC_INNER_PRODUCT)
+                    index.hnsw.efConstruction = self.ef_construction
+                else:
+                    index = faiss.IndexFlatIP(d)
                 index.add(self.emb.numpy())
                 self.faiss_source = "built"
-                if cached is not None:
+                if cached is not None:  # HNSW graphs only (_cache_path)
                     cached.parent.mkdir(parents=True, exist_ok=True)
                     tmp = cached.with_name(cached.name + f".tmp{os.getpid()}")
                     faiss.write_index(index, str(tmp))
                     tmp.replace(cached)  # atomic: a concurrent reader sees the whole file or none
-            else:
-                index = faiss.IndexFlatIP(d)
-                index.add(self.emb.numpy())
-                self.faiss_source = "built"
             self._faiss, self._faiss_kind = index, kind
         if self._faiss_kind.startswith("faiss-hnsw"):
             self._faiss.hnsw.efSearch = self.ef_search

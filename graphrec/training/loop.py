@@ -152,6 +152,8 @@ def fit(
         the final :class:`FitState` (``history`` holds one record per epoch run: ``epoch``,
         ``step``, ``seconds``, mean of each loss term, ``val/<metric>`` when validated).
     """
+    if precision not in ("fp32", "bf16"):
+        raise ValueError(f"fit: precision must be 'fp32' or 'bf16', got {precision!r}")
     state = state or FitState()
     if early_stopping is not None and state.stopping is not None:
         early_stopping.load_state_dict(state.stopping)
@@ -189,8 +191,6 @@ def fit(
 
 def _autocast(precision: str, device: torch.device | None):
     """The forward pass's autocast context for ``precision`` (a no-op for fp32)."""
-    if precision not in ("fp32", "bf16"):
-        raise ValueError(f"fit: precision must be 'fp32' or 'bf16', got {precision!r}")
     return torch.autocast(device_type=(device.type if device is not None else "cpu"), dtype=torch.bfloat16,
                           enabled=precision == "bf16")
 
