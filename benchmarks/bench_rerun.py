@@ -15,6 +15,8 @@ Run:
     python3 benchmarks/bench_rerun.py --tag bf16 --set train.precision=bf16      # an option
     python3 benchmarks/bench_rerun.py --tag textw --recalibrate-from fp32 --set "train.calibrate_text_weight=[0.5,0.75,1.0]"
 
+``--eval-only`` evaluates the models a tag already has again (e.g. after this script learnt a new check).
+
 Writes ``benchmarks/results/rerun_<tag>.json`` (models under ``--work``, default /tmp/graphrec_rerun/<tag>).
 """
 
@@ -30,8 +32,11 @@ ROOT = Path(__file__).resolve().parents[1]
 SETTINGS = ("cold", "warm", "hybrid", "cold_full")
 
 
-def _recalibrate(src: Path, dst: Path, train_cfg, validator) -> dict:
-    """Copy the model in ``src`` to ``dst`` and calibrate it again with ``train_cfg`` (calibration.json rewritten)."""
+def _recalibrate(src: Path, dst: Path, train_cfg, validator, model_cfg=None) -> dict:
+    """Copy the model in ``src`` to ``dst`` and calibrate it again with ``train_cfg`` (calibration.json rewritten).
+
+    A model trained before the learned content walk existed gets one (unfitted; the calibration fits
+    it) when ``model_cfg.learned_walk`` asks for it: the trained GNN is the same, only the terms change."""
     import shutil
 
     from graphrec.recipes.calibrate import calibrate
@@ -39,6 +44,10 @@ def _recalibrate(src: Path, dst: Path, train_cfg, validator) -> dict:
 
     dst.mkdir(parents=True, exist_ok=True)
     model, st = load_checkpoint(src / "checkpoint.pt", return_state=True)
+    if model_cfg is not None and model_cfg.learned_walk and model.walk is None:
+        model.model_config = model.model_config.replace(learned_walk=True, walk_dim=model_cfg.walk_dim,
+                                                        walk_temperature=model_cfg.walk_temperature)
+        model.reset_walk(model_cfg.walk_dim, model_cfg.walk_temperature)
     for name in ("config.yaml", "history.json", "backbone.json"):
         if (src / name).exists():
             shutil.copy(src / name, dst / name)
@@ -48,6 +57,28 @@ def _recalibrate(src: Path, dst: Path, train_cfg, validator) -> dict:
                     best_metric=st["best_metric"], user_ids=st["user_ids"], item_ids=st["item_ids"],
                     fingerprints=st["fingerprints"], extra={"calibrated": True})
     return {"summary": {"recalibrated_from": str(src), "chosen": rec.get("chosen"), "text_weight": rec.get("text_weight")}}
+
+
+def _exposure(result, data, stored: Path) -> dict:
+    """Popularity checks next to accuracy: Gini of cold-test exposure (top-20 slots over the cold items)
+    and the cold share of hybrid top-20 slots, for the new model and (from the benchmark's fairness
+    audit) the benchmark's GraphRec and knn_pop."""
+    from graphrec.evaluation.fairness.exposure import item_groupings, setting_exposure
+    from graphrec.evaluation.index import setting_specs
+
+    specs = setting_specs(data, "test", ["cold", "hybrid"])
+    groups = item_groupings(data, "test")
+    new = {s: setting_exposure(result.topk[s][1], specs[s], data, groups, 20) for s in ("cold", "hybrid")}
+    old = json.loads(stored.read_text())["models"] if stored.exists() else {}
+
+    def pick(e, s, key):
+        return e.get(s, {}).get(key) if e else None
+
+    return {"cold/gini@20": {"new": new["cold"]["gini@20"], **{n: pick(old.get(m, {}).get("exposure"), "cold", "gini@20")
+                                                            for n, m in (("benchmark", "graphrec"), ("knn_pop", "knn_pop"))}},
+            "hybrid/cold_slot_share@20": {"new": new["hybrid"]["cold_slot_share@20"],
+                                          **{n: pick(old.get(m, {}).get("exposure"), "hybrid", "cold_slot_share@20")
+                                             for n, m in (("benchmark", "graphrec"), ("knn_pop", "knn_pop"))}}}
 
 
 def main(argv=None) -> int:
@@ -60,6 +91,7 @@ def main(argv=None) -> int:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--work", default=None)
     p.add_argument("--recalibrate-from", default=None, help="reuse the models of this earlier tag; re-run only the calibration")
+    p.add_argument("--eval-only", action="store_true", help="evaluate the models this tag already has (no training or calibration)")
     args = p.parse_args(argv)
     sys.path.insert(0, str(ROOT))
     import torch
@@ -77,7 +109,8 @@ def main(argv=None) -> int:
     work = Path(args.work or f"/tmp/graphrec_rerun/{args.tag}")
     out_file = ROOT / "benchmarks" / "results" / f"rerun_{args.tag}.json"
     out_file.parent.mkdir(parents=True, exist_ok=True)
-    res: dict = {"benchmark": str(bench), "overrides": args.overrides, "runs": {}}
+    prev = json.loads(out_file.read_text()) if args.eval_only and out_file.exists() else {}
+    res: dict = {"benchmark": str(bench), "overrides": prev.get("overrides", args.overrides), "runs": {}}
     _, items = load_prepared(root / "prepared")
     features: dict[str, dict] = {}  # per encoders config (the runs normally share one): read from the store once
     for r in args.runs:
@@ -90,14 +123,16 @@ def main(argv=None) -> int:
         data = load_recdata(root / "prepared", rd / "split", feats)
         val = make_validator(data, ks=(20,), batch_size=cfg.eval.batch_size)
         t = time.perf_counter()
-        if args.recalibrate_from:
+        if args.eval_only:
+            stamp = {"summary": (prev.get("runs", {}).get(f"run{r}", {}).get("stage") or {})}
+        elif args.recalibrate_from:
             stamp = _recalibrate(work.parent / args.recalibrate_from / f"run{r}", work / f"run{r}",
-                                 cfg.train.replace(seed=cfg.suite.seeds[0]), val)
+                                 cfg.train.replace(seed=cfg.suite.seeds[0]), val, cfg.model)
         else:
             stamp = _train_graphrec_dir(f"rerun {r}", work / f"run{r}", data, cfg.model.restricted_to(data.features),
                                         cfg.train.replace(seed=cfg.suite.seeds[0]), {"run": r, "tag": args.tag}, val, True,
                                         print, False)
-        seconds = time.perf_counter() - t
+        seconds = prev["runs"][f"run{r}"]["train_seconds"] if args.eval_only and prev else time.perf_counter() - t
         calib = work / f"run{r}" / "calibration.json"
         crec = json.loads(calib.read_text()) if calib.exists() else {}
         cold_val = crec.get("cold_val", {})
@@ -108,6 +143,7 @@ def main(argv=None) -> int:
         for s in SETTINGS:
             for k in ("recall@20", "ndcg@20"):
                 row[f"{s}/{k}"] = {"new": float(m[s][k]), "benchmark": old["graphrec"][s][k], "knn_pop": old["knn_pop"][s][k]}
+        row.update(_exposure(m, data, rd / "evaluation" / "fairness.json"))
         res["runs"][f"run{r}"] = row
         print(f"run {r} ({seconds:.0f} s): " + ", ".join(f"{k} {v['new']:.4f} (benchmark {v['benchmark']:.4f})"
                                                      for k, v in row.items() if k.endswith("recall@20")), flush=True)

@@ -56,6 +56,22 @@ def sampled_softmax_loss(pos: torch.Tensor, neg: torch.Tensor, temperature: floa
     return -torch.log_softmax(logits, 1)[:, 0].mean()
 
 
+def multinomial_loss(logits: torch.Tensor, target: torch.Tensor, exclude: torch.Tensor | None = None) -> torch.Tensor:
+    """Multinomial log-likelihood of each row's targets under a softmax over its logits, per target
+    item, averaged over rows (Mult-DAE/VAE, Liang et al., WWW 2018); ``exclude`` items take no
+    part in the softmax (e.g. the ones the row's input already holds). Rows without targets count 0.
+
+    Shapes:
+        logits: (B, N), target: (B, N) 0/1 (or weights), exclude: (B, N) bool -> scalar
+    """
+    if exclude is not None:
+        logits = logits.masked_fill(exclude, float("-inf"))
+    logp = torch.log_softmax(logits, 1)
+    if exclude is not None:
+        logp = logp.masked_fill(exclude, 0.0)
+    return -((logp * target).sum(1) / target.sum(1).clamp_min(1.0)).mean()
+
+
 def mask_bias(neg_mask: torch.Tensor, dtype: torch.dtype = torch.float32) -> torch.Tensor:
     """Additive form of a negative mask: 0 where kept, ``-inf`` where ignored.
 

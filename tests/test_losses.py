@@ -79,3 +79,19 @@ def test_mask_bias_equals_masked_sampled_softmax():
     # dividing the scores by T equals the temperature argument
     assert abs(sampled_softmax_loss(pos / 0.1, neg / 0.1, 1.0, mask).item()
                - sampled_softmax_loss(pos, neg, 0.1, mask).item()) < 1e-4
+
+
+def test_multinomial_loss_is_the_mean_log_likelihood_per_target_without_the_excluded_items():
+    from graphrec.losses import multinomial_loss
+
+    logits = torch.tensor([[2.0, 1.0, 0.0, -1.0], [0.5, 0.5, 3.0, 0.0]])
+    target = torch.tensor([[0.0, 1.0, 1.0, 0.0], [1.0, 0.0, 0.0, 0.0]])
+    exclude = torch.tensor([[True, False, False, False], [False, False, False, False]])
+    lp0 = torch.log_softmax(logits[0, 1:], 0)  # item 0 takes no part in row 0's softmax
+    lp1 = torch.log_softmax(logits[1], 0)
+    want = -((lp0[0] + lp0[1]) / 2 + lp1[0]) / 2
+    torch.testing.assert_close(multinomial_loss(logits, target, exclude), want)
+    changed = logits.clone()
+    changed[0, 0] = 50.0  # an excluded item's logit changes nothing
+    torch.testing.assert_close(multinomial_loss(changed, target, exclude), want)
+    assert multinomial_loss(logits, target) > multinomial_loss(logits, target, exclude)

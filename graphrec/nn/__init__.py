@@ -3,6 +3,7 @@
 from graphrec.nn.config import ModelConfig
 from graphrec.nn.fusion import GatedFusion, MaskedMeanFusion
 from graphrec.nn.gnn import LightGCNPropagation
+from graphrec.nn.content_vectors import content_shares
 from graphrec.nn.model import GraphRec
 from graphrec.nn.projector import ModalityProjector
 
@@ -17,5 +18,14 @@ def build_model(cfg: ModelConfig, num_users: int, num_items: int, modality_dims:
         id_dropout=cfg.id_dropout, knn_k=cfg.knn_k, knn_temperature=cfg.knn_temperature,
         knn_modalities=cfg.knn_modalities or None, prior_ridge=cfg.prior_ridge,
         reduce_dim=cfg.reduce_dim, backbone_dim=cfg.backbone_dim, transfer_k=cfg.transfer_k,
-        content_text_weight=cfg.content_text_weight,
+        content_text_weight=cfg.content_text_weight, walk_in_dim=_walk_in_dim(cfg, modality_dims),
+        walk_dim=cfg.walk_dim, walk_temperature=cfg.walk_temperature,
     )
+
+
+def _walk_in_dim(cfg: ModelConfig, modality_dims: dict[str, int]) -> int:
+    """Width of the learned walk's input (the content vectors of the modalities with a share > 0); 0 = no walk."""
+    mods = cfg.knn_modalities or cfg.modalities
+    if not cfg.learned_walk or not all(m in modality_dims for m in mods):
+        return 0
+    return sum(modality_dims[m] for m, v in content_shares(mods, cfg.content_text_weight).items() if v > 0)

@@ -28,6 +28,9 @@ class ModelConfig(StrictConfig):
     transfer_k: int = opt(20, help="Content neighbours (warm items) whose backbone vectors a cold item's CF transfer term averages.")
     content_text_weight: float | None = opt(None, help="Share of the text modality in the content vectors of the content-walk and popularity-prior terms (the rest split over the other knn_modalities; null = equal shares). The calibration sets it when train.calibrate_text_weight lists values; the kNN graph of the cold view keeps equal shares.")
     prior_ridge: float = opt(1.0, help="Ridge strength of the content -> log-popularity regression behind the popularity-prior score term of cold items (fitted on warm train items).")
+    learned_walk: bool = opt(True, help="Add the learned content walk to cold items' scores: the content walk with a metric trained to predict held-out train interactions from a user's other train items (graphrec/nn/content_walk.py; fitted after the GNN, weight chosen by the calibration; train.walk_* options).")
+    walk_dim: int = opt(0, help="Width of the learned walk's space (0 = the width of the kNN content vectors, starting from the identity; smaller = starting from their PCA basis).")
+    walk_temperature: float = opt(0.05, help="Temperature of the learned walk's cosine.")
 
     def validate(self) -> None:
         if self.dim < 1:
@@ -54,6 +57,8 @@ class ModelConfig(StrictConfig):
             raise ConfigError(f"prior_ridge: must be > 0, got {self.prior_ridge}")
         if self.content_text_weight is not None and not 0.0 <= self.content_text_weight <= 1.0:
             raise ConfigError(f"content_text_weight: must be in [0, 1] or null, got {self.content_text_weight}")
+        if self.walk_dim < 0 or self.walk_temperature <= 0:
+            raise ConfigError(f"walk_dim/walk_temperature: need >= 0 / > 0, got {self.walk_dim}/{self.walk_temperature}")
         if self.knn_temperature <= 0:
             raise ConfigError(f"knn_temperature: must be > 0, got {self.knn_temperature}")
 

@@ -68,15 +68,29 @@ class GraphRecEnsemble:
         The members' cosine parts are concatenated (users divided by the number of members);
         their content terms share one content block (the members see the same train data and
         features), with the members' mean weights on the user side and mean prior/offset on the
-        item side.
+        item side; each member's learned walk (trained apart) keeps its own block.
         """
-        d2 = 2 * self.members[0].dim + self.members[0].backbone.dim  # per-member block: cosines + backbone
         parts = [m.serving_embeddings() for m in self.members]
         M = len(parts)
-        users = torch.cat([u[:, :d2] for u, _ in parts] + [sum(u[:, d2:] for u, _ in parts) / M], 1)
-        items = torch.cat([i[:, :d2] for _, i in parts] + [self._mean_content([i[:, d2:] for _, i in parts])], 1)
-        users[:, : M * d2] /= M
+        own_u = [self._own(u) for u, _ in parts]
+        users = torch.cat(own_u + [sum(self._shared(u) for u, _ in parts) / M], 1)
+        items = torch.cat([self._own(i) for _, i in parts] + [self._mean_content([self._shared(i) for _, i in parts])], 1)
+        users[:, : sum(o.shape[1] for o in own_u)] /= M
         return users, items
+
+    def _split(self) -> tuple[int, int]:
+        """Columns of a member's serving vectors: ``[:d2]`` its own (cosines, backbone), ``[d2:d2 + c]`` the
+        content block all members share, ``[d2 + c:]`` its own again (its learned walk, when active)."""
+        m = self.members[0]
+        return 2 * m.dim + m.backbone.dim, m.content_scores.item_vec.shape[1] + 1
+
+    def _own(self, t: torch.Tensor) -> torch.Tensor:
+        d2, c = self._split()
+        return torch.cat([t[:, :d2], t[:, d2 + c:]], 1)
+
+    def _shared(self, t: torch.Tensor) -> torch.Tensor:
+        d2, c = self._split()
+        return t[:, d2:d2 + c]
 
     @staticmethod
     def _mean_content(blocks: list[torch.Tensor]) -> torch.Tensor:
@@ -93,6 +107,5 @@ class GraphRecEnsemble:
     @torch.no_grad()
     def serving_items(self, features: Features) -> torch.Tensor:
         """Brand-new items in the joint serving space. Shapes: -> (N, M * 2d + D + 1)"""
-        d2 = 2 * self.members[0].dim + self.members[0].backbone.dim
         parts = [m.serving_items(features) for m in self.members]
-        return torch.cat([p[:, :d2] for p in parts] + [self._mean_content([p[:, d2:] for p in parts])], 1)
+        return torch.cat([self._own(p) for p in parts] + [self._mean_content([self._shared(p) for p in parts])], 1)

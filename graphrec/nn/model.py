@@ -17,11 +17,11 @@ Item side (works for any item, including ones never seen in training):
 Scores are cosines between the final user embedding and the final item embedding: the
 collaborative embedding for warm items, the cold view for every other item. Items without
 train interactions also get the content score terms of :class:`ContentScores` (the two-hop
-content walk ``user -> train items -> content-similar items`` and a popularity prior regressed
-from content), weighted by a calibration on validation (:mod:`graphrec.recipes.calibrate`). A
-new item's embedding (:meth:`GraphRec.embed_items`, :meth:`GraphRec.serving_items`) depends only
-on its own content and the fixed trained state, so it equals what it would have had as a cold
-catalogue item.
+content walk ``user -> train items -> content-similar items``, a popularity prior regressed from
+content) and the learned content walk of :class:`LearnedWalk`, weighted by a calibration on
+validation (:mod:`graphrec.recipes.calibrate`). A new item's embedding (:meth:`embed_items`,
+:meth:`serving_items`) depends only on its own content and the fixed trained state, so it
+equals what it would have had as a cold catalogue item.
 """
 
 from __future__ import annotations
@@ -29,10 +29,12 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from graphrec.graph.build import centred_normalised, item_degree, knn_graph_to_sources, normalized_adjacency, pca
+from graphrec.graph.build import item_degree, knn_graph_to_sources, normalized_adjacency, pca
 import graphrec.nn.serving_space as serving_space
 from graphrec.nn.backbone import CFBackbone
 from graphrec.nn.content_scores import ContentScores
+from graphrec.nn.content_vectors import new_walk, share_vectors, walk_vectors
+from graphrec.nn.content_walk import LearnedWalk
 from graphrec.nn.fusion import GatedFusion, MaskedMeanFusion
 from graphrec.nn.gnn import LightGCNPropagation
 from graphrec.nn.projector import ModalityProjector
@@ -63,6 +65,8 @@ class GraphRec(nn.Module):
         backbone_dim / transfer_k: size of the collaborative backbone (:class:`CFBackbone`; 0 =
             none) and the content neighbours its vectors are carried over from to cold items.
         content_text_weight: text's share in the content terms' vectors (None = equal shares).
+        walk_in_dim / walk_dim / walk_temperature: the learned content walk (:class:`LearnedWalk`; input
+            width: the content terms' vectors without modalities of share 0; 0 = no walk).
 
     Shapes:
         score: users (B,) -> (B, num_items)
@@ -75,7 +79,8 @@ class GraphRec(nn.Module):
                  proj_hidden: int = 256, dropout: float = 0.1, fusion: str = "gated", use_id_embedding: bool = True,
                  id_dropout: float = 0.5, knn_k: int = 10, knn_temperature: float = 0.05,
                  knn_modalities: list[str] | None = None, prior_ridge: float = 1.0, reduce_dim: int = 0,
-                 backbone_dim: int = 0, transfer_k: int = 20, content_text_weight: float | None = None) -> None:
+                 backbone_dim: int = 0, transfer_k: int = 20, content_text_weight: float | None = None,
+                 walk_in_dim: int = 0, walk_dim: int = 0, walk_temperature: float = 0.05) -> None:
         super().__init__()
         self.num_users, self.num_items, self.dim = num_users, num_items, dim
         self.modalities = list(modality_dims)
@@ -99,6 +104,7 @@ class GraphRec(nn.Module):
         self.propagation = LightGCNPropagation(num_layers)
         self.content_scores = ContentScores(prior_ridge)
         self.backbone = CFBackbone(num_users, num_items, backbone_dim, transfer_k, knn_temperature)
+        self.walk = LearnedWalk(walk_in_dim, walk_dim, walk_temperature) if walk_in_dim > 0 else None
         # Fixed graph state, set by set_graph(): registered (non-persistent) buffers, so .to(device)
         # moves them; checkpoints store the graph *inputs* and rebuild the rest deterministically.
         for name in self._GRAPH_BUFFERS:
@@ -124,6 +130,8 @@ class GraphRec(nn.Module):
         nn.init.zeros_(self.warm_user_residual)
         self.content_scores.reset_parameters()
         self.backbone.reset_parameters()
+        if self.walk is not None:
+            self.walk.reset_parameters()
         self._eval_cache = None
 
     # ------------------------------------------------------------------ graph state
@@ -173,6 +181,8 @@ class GraphRec(nn.Module):
         self.knn_keys = item_vec[self.warm_index]  # (S, D)
         self.content_scores.fit(self._content_vectors(feats), self.train_edges, self.warm, self.num_users)
         self.backbone.fit_neighbours(item_vec, self.warm_index)
+        if self.walk is not None:
+            self.walk.attach(walk_vectors(self, feats), self.train_edges, self.num_users)
         pos = torch.full((self.num_items,), -1, dtype=torch.long)
         pos[self.warm_index] = torch.arange(len(self.warm_index))
         if self.knn_k > 0 and len(self.warm_index) > 1:
@@ -199,27 +209,28 @@ class GraphRec(nn.Module):
             self.warm_user_residual.copy_(user_res)
         self._eval_cache = None
 
-    def _knn_vectors(self, features: Features, text_weight: float | None = None) -> torch.Tensor:
-        """Train-centred, L2-normalised per-modality vectors side by side, each modality scaled by
-        ``sqrt(share)``: equal shares, or text ``text_weight`` and the others the rest. Shapes: (N, sum D)"""
-        mods = self.knn_modalities
-        if text_weight is None or "text" not in mods or len(mods) == 1:
-            share = {m: 1.0 / len(mods) for m in mods}
-        else:
-            share = {m: text_weight if m == "text" else (1.0 - text_weight) / (len(mods) - 1) for m in mods}
-        return torch.cat([share[m] ** 0.5 * centred_normalised(features[m][0].float(), features[m][1].bool(),
-                                                               getattr(self, f"knn_mean__{m}")) for m in mods], 1)
+    def _knn_vectors(self, features: Features, text_weight: float | None = None, nonzero: bool = False) -> torch.Tensor:
+        """The train-centred content vectors (:func:`~graphrec.nn.content_vectors.share_vectors`). Shapes: (N, sum D)"""
+        return share_vectors(features, self.knn_modalities, {m: getattr(self, f"knn_mean__{m}") for m in self.knn_modalities},
+                             text_weight, nonzero)
 
     def _content_vectors(self, features: Features) -> torch.Tensor:
         """Vectors of the content-walk / prior terms: :meth:`_knn_vectors` with text's share ``content_text_weight``."""
         return self._knn_vectors(features, self.content_text_weight)
 
     def set_content_text_weight(self, w: float | None) -> None:
-        """Refit the content terms with text's share ``w`` (their calibrated weights are kept)."""
+        """Refit the content terms with text's share ``w`` (their calibrated weights are kept); the learned
+        walk, trained on the old share's vectors, starts again unfitted (:meth:`reset_walk`)."""
         self.content_text_weight = w
         if getattr(self, "model_config", None) is not None:
             self.model_config = self.model_config.replace(content_text_weight=w)
         self.content_scores.fit(self._content_vectors(self.features), self.train_edges, self.warm, self.num_users)
+        self.walk = new_walk(self) if self.walk is not None else None
+        self._eval_cache = None
+
+    def reset_walk(self, dim: int | None = None, temperature: float | None = None) -> None:
+        """A new, unfitted learned walk for the current text share (``dim`` / ``temperature``: the old ones)."""
+        self.walk = new_walk(self, dim, temperature)
         self._eval_cache = None
 
     def _check_graph(self) -> None:
@@ -325,16 +336,17 @@ class GraphRec(nn.Module):
 
         Warm items: cosine with the (refined) warm user vector, times ``w_g`` plus the backbone's
         score when a backbone is trained. Other items: cosine plus the calibrated content terms
-        (:class:`ContentScores`) and the backbone's CF transfer (zero before calibration).
+        (:class:`ContentScores`), the backbone's CF transfer and the learned content walk
+        (:class:`LearnedWalk`; all zero before calibration).
         """
         u, i = self.embeddings()
-        s = u[users] @ i.T
-        cold = ~self.warm
-        bb = self.backbone
+        s, cold, bb = u[users] @ i.T, ~self.warm.unsqueeze(0), self.backbone
         if self.content_scores.active:
-            s = torch.where(cold.unsqueeze(0), s + self.content_scores.score(users), s)
+            s = torch.where(cold, s + self.content_scores.score(users), s)
         if bb.ready and bool(bb.transfer_weight != 0):
-            s = torch.where(cold.unsqueeze(0), s + bb.transfer_weight * bb.transfer_scores(users), s)
+            s = torch.where(cold, s + bb.transfer_weight * bb.transfer_scores(users), s)
+        if self.walk is not None and self.walk.active:
+            s = torch.where(cold, s + self.walk.weight * self.walk.scores(users), s)
         warm_user = self.warm_user_vectors(users) if bool(self.warm_user_residual.any()) else u[users]
         sw = warm_user @ i[self.warm_index].T  # (B, S)
         if bb.ready:

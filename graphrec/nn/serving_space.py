@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import torch
 
+from graphrec.nn.content_vectors import walk_vectors
+
 
 @torch.no_grad()
 def serving_embeddings(model) -> tuple[torch.Tensor, torch.Tensor]:
@@ -13,9 +15,11 @@ def serving_embeddings(model) -> tuple[torch.Tensor, torch.Tensor]:
 
     Users become ``[u, w_g * u_warm, b_u, w_p * profile_u, 1]``; cold items ``[cold view, 0,
     w_t * transfer_i, x_i, w_b * prior_i + offset]`` and warm items ``[0, v_i, b_i, 0, 0]``, so
-    one dot product gives each item the score of its own space. New items: :func:`serving_items`.
+    one dot product gives each item the score of its own space. With an active learned walk,
+    users add ``w_l * [walk user side, 1]``, cold items ``[walk item side, walk bias]`` and warm
+    items zeros (k + 1 more columns). New items: :func:`serving_items`.
 
-    Shapes: ``(U, 2d + d_b + D + 1), (I, 2d + d_b + D + 1)``
+    Shapes: ``(U, 2d + d_b + D + 1 [+ k + 1]), (I, ...)``
     """
     u, i = model.embeddings()
     warm = model.warm.unsqueeze(-1)
@@ -29,7 +33,15 @@ def serving_embeddings(model) -> tuple[torch.Tensor, torch.Tensor]:
     items = torch.cat([torch.where(warm, zero, i), torch.where(warm, i, zero),
                        torch.where(warm, bb.item if bb.ready else torch.zeros_like(bb.item), transfer),
                        torch.where(warm, torch.zeros_like(content), content)], 1)
+    if _walk_on(model):
+        lw = model.walk.serving_items(model.walk.item_vec)
+        users = torch.cat([users, model.walk.serving_users()], 1)
+        items = torch.cat([items, torch.where(warm, torch.zeros_like(lw), lw)], 1)
     return users, items
+
+
+def _walk_on(model) -> bool:
+    return model.walk is not None and model.walk.active
 
 
 @torch.no_grad()
@@ -37,7 +49,7 @@ def serving_items(model, features: dict[str, tuple[torch.Tensor, torch.Tensor]])
     """Brand-new items in the space of :func:`serving_embeddings` (exactly as cold catalogue items).
 
     Shapes:
-        features[m]: (x (N, D_m), mask (N,)) -> (N, 2d + d_b + D + 1)
+        features[m]: (x (N, D_m), mask (N,)) -> (N, 2d + d_b + D + 1 [+ k + 1])
     """
     cold = model.embed_items(features)
     vec, cvec = model._knn_vectors(features), model._content_vectors(features)
@@ -46,4 +58,5 @@ def serving_items(model, features: dict[str, tuple[torch.Tensor, torch.Tensor]])
         transfer = bb.transfer_weight * bb.transfer_items(*bb.new_item_neighbours(vec))
     else:
         transfer = torch.zeros(cold.shape[0], bb.dim, device=cold.device)
-    return torch.cat([cold, torch.zeros_like(cold), transfer, cs.serving_items(cvec, cs.item_prior(cvec))], 1)
+    out = [cold, torch.zeros_like(cold), transfer, cs.serving_items(cvec, cs.item_prior(cvec))]
+    return torch.cat(out + ([model.walk.serving_items(walk_vectors(model, features))] if _walk_on(model) else []), 1)

@@ -4,11 +4,12 @@ After training (GNN, warm refinement, backbone) the model scores
 
 * warm items ``w_g * cos(u_warm, v_i) + b_u . b_i`` (with a backbone; else the cosine alone),
 * cold items ``cos(u, cold view_i) + w_t * (s / s_t) * b_u . transfer_i + w_p * (s / s_p) *
-  profile_u . x_i + w_b * s * prior_i + delta``,
+  profile_u . x_i + w_b * s * prior_i + w_l * (s / s_l) * walk_ui + delta``,
 
-where ``s``, ``s_t``, ``s_p`` are the spreads of the cosine, the backbone and the content-walk
-scores over warm items (so the weights are relative and comparable across data sets). ``w_g``
-is chosen on warm validation; the grid of ``(w_t, w_p, w_b)`` on cold validation
+where ``s``, ``s_t``, ``s_p``, ``s_l`` are the spreads of the cosine, the backbone, the content-walk
+and the learned-walk scores over warm items (so the weights are relative and comparable across
+data sets). The learned walk is fitted first (:func:`graphrec.recipes.walk.fit_walk`). ``w_g``
+is chosen on warm validation; the grid of ``(w_t, w_p, w_b, w_l)`` on cold validation
 (``train.val_metric``), for each of text's shares in the content vectors ``x`` when
 ``train.calibrate_text_weight`` lists some (``model.content_text_weight``; the content-kNN baselines
 tune the same share); then ``delta`` (units of ``s``) on hybrid validation, where warm and cold
@@ -26,6 +27,7 @@ from typing import Any, Callable, Sequence
 import torch
 
 from graphrec.paths import ModelPaths
+from graphrec.recipes.walk import fit_walk
 from graphrec.training.checkpoint import load_checkpoint, save_checkpoint
 from graphrec.training.config import TrainConfig
 
@@ -33,8 +35,8 @@ Validator = Callable[[Any, Sequence[str]], dict[str, float]]
 
 
 @torch.no_grad()
-def score_spreads(model, n_users: int = 512, seed: int = 0) -> tuple[float, float, float]:
-    """Std of the GNN cosine, the content-walk and the backbone scores over (sampled users x warm items)."""
+def score_spreads(model, n_users: int = 512, seed: int = 0) -> tuple[float, float, float, float]:
+    """Std of the GNN cosine, the content-walk, the backbone and the learned-walk scores over (sampled users x warm items)."""
     g = torch.Generator().manual_seed(seed)
     users = torch.randperm(model.num_users, generator=g)[:n_users]
     u, i = model.embeddings()
@@ -42,7 +44,12 @@ def score_spreads(model, n_users: int = 512, seed: int = 0) -> tuple[float, floa
     cos = (u[users] @ i[warm].T).std().item()
     prof = model.content_scores.profile_scores(users)[:, warm].std().item()
     bb = model.backbone.warm_scores(users)[:, warm].std().item() if model.backbone.ready else 1.0
-    return max(cos, 1e-6), max(prof, 1e-6), max(bb, 1e-6)
+    lw = model.walk.scores(users)[:, warm].std().item() if _has_walk(model) else 1.0
+    return max(cos, 1e-6), max(prof, 1e-6), max(bb, 1e-6), max(lw, 1e-6)
+
+
+def _has_walk(model) -> bool:
+    return model.walk is not None and bool(model.walk.fitted)
 
 
 class TermScores:
@@ -75,6 +82,9 @@ class TermScores:
         self.prior = cs.prior
         self.transfer = bb.user @ bb.transfer_items().T if bb.ready else None  # (U, I)
         self.bb_warm = bb.user @ bb.item[w].T if bb.ready else None  # (U, S)
+        self.walk = model.walk if _has_walk(model) else None
+        self.walk_scores = torch.cat([self.walk.scores(users[s:s + batch]) for s in range(0, model.num_users, batch)]
+                                     ) if self.walk is not None else None  # (U, I)
 
     @torch.no_grad()
     def score(self, users: torch.Tensor) -> torch.Tensor:
@@ -83,6 +93,8 @@ class TermScores:
         cold = s + cs.profile_weight * self.profile[users] + (cs.prior_weight * self.prior + cs.cold_offset).unsqueeze(0)
         if self.transfer is not None:
             cold = cold + bb.transfer_weight * self.transfer[users]
+        if self.walk is not None:
+            cold = cold + self.walk.weight * self.walk_scores[users]
         s = torch.where(self.cold.unsqueeze(0), cold, s)
         if self.bb_warm is not None:
             w = self.model.warm_index
@@ -125,20 +137,18 @@ def calibrate(model, cfg: TrainConfig, validator: Validator) -> dict[str, Any]:
     """
     model.eval()
     cs, bb = model.content_scores, model.backbone
-    s, s_p, s_t = score_spreads(model, seed=cfg.seed)
-    if bb.ready:  # put the backbone's scores on the GNN cosine's scale (so weights and offsets share one unit)
-        with torch.no_grad():
-            c = (s / s_t) ** 0.5
-            bb.user.mul_(c)
-            bb.item.mul_(c)
-        s, s_p, s_t = score_spreads(model, seed=cfg.seed)
+    if model.walk is not None and bool(model.walk.fitted):  # calibrated again: the walk is refitted with the share
+        model.reset_walk()
+    s, s_p, s_t, s_l = _rescaled_spreads(model, cfg.seed)
     metric = cfg.val_metric
-    rec: dict[str, Any] = {"cos_spread": s, "profile_spread": s_p, "backbone_spread": s_t, "metric": metric,
-                           "grid": [], "offsets": [], "warm": [], "notes": []}
-    w = {"gnn_warm": 1.0, "transfer": 0.0, "profile": 0.0, "prior": 0.0, "offset": 0.0}
+    rec: dict[str, Any] = {"cos_spread": s, "profile_spread": s_p, "backbone_spread": s_t, "walk_spread": s_l,
+                           "metric": metric, "grid": [], "offsets": [], "warm": [], "notes": []}
+    w = {"gnn_warm": 1.0, "transfer": 0.0, "profile": 0.0, "prior": 0.0, "walk": 0.0, "offset": 0.0}
 
     def apply() -> None:
         cs.set_weights(w["profile"] * s / s_p, w["prior"] * s, w["offset"] * s)
+        if _has_walk(model):
+            model.walk.weight.fill_(w["walk"] * s / s_l)
         if bb.ready:
             bb.warm_gnn_weight.fill_(w["gnn_warm"] * s_t / s)
             bb.transfer_weight.fill_(w["transfer"] * s / s_t)
@@ -180,6 +190,17 @@ def calibrate(model, cfg: TrainConfig, validator: Validator) -> dict[str, Any]:
         rec["notes"].append(f"calibrate_text_weight ignored: content terms use {mods} (needs text and another modality)")
     pt, best_v = _cold_search(points, shares, refit, value("cold"), rec)
     w.update(pt)
+    best_pt = {**pt, "walk": 0.0}
+    walk_rec = fit_walk(model, cfg, validator)  # on the chosen share's vectors; then its weight joins the grid
+    if walk_rec is not None:
+        s_l = score_spreads(model, seed=cfg.seed)[3]
+        rec.update(walk_spread=s_l, walk_fit=walk_rec)
+        terms = TermScores(model)
+        (pt, v), rows = _best([{**p, "walk": lw} for p in points for lw in cfg.calibrate_walk if lw > 0], value("cold"))
+        rec["grid"] += [{**({"text_weight": rec["text_weight"]} if shares else {}), **p, "value": x} for p, x in rows]
+        if pt is not None and v is not None and v > best_v:
+            best_v, best_pt = v, pt
+    w.update(best_pt)
     if cfg.calibrate_offset and value("hybrid")({"offset": 0.0}) is not None:
         (pt, _), rows = _best([{"offset": d} for d in cfg.calibrate_offset], value("hybrid"))
         rec["offsets"] = [{**p, "value": v} for p, v in rows]
@@ -188,11 +209,30 @@ def calibrate(model, cfg: TrainConfig, validator: Validator) -> dict[str, Any]:
         rec["notes"].append("no hybrid-validation positives: cold/warm offset left at 0")
         w["offset"] = 0.0
     apply()
-    rec.update({"chosen": dict(w), "cold_val": {"gnn_only": base, "calibrated": best_v},
-                "weights": {"profile_weight": float(cs.profile_weight), "prior_weight": float(cs.prior_weight),
-                            "cold_offset": float(cs.cold_offset), "transfer_weight": float(bb.transfer_weight),
-                            "warm_gnn_weight": float(bb.warm_gnn_weight)}})
+    rec.update({"chosen": dict(w), "cold_val": {"gnn_only": base, "calibrated": best_v}, "weights": _weights(model)})
     return rec
+
+
+def _rescaled_spreads(model, seed: int) -> tuple[float, float, float, float]:
+    """:func:`score_spreads`, after putting the backbone's scores on the GNN cosine's scale (so weights
+    and offsets share one unit)."""
+    s, s_p, s_t, s_l = score_spreads(model, seed=seed)
+    if model.backbone.ready:
+        with torch.no_grad():
+            c = (s / s_t) ** 0.5
+            model.backbone.user.mul_(c)
+            model.backbone.item.mul_(c)
+        s, s_p, s_t, s_l = score_spreads(model, seed=seed)
+    return s, s_p, s_t, s_l
+
+
+def _weights(model) -> dict[str, float]:
+    """The calibrated scalars the model holds."""
+    cs, bb = model.content_scores, model.backbone
+    return {"profile_weight": float(cs.profile_weight), "prior_weight": float(cs.prior_weight),
+            "walk_weight": float(model.walk.weight) if model.walk is not None else 0.0,
+            "cold_offset": float(cs.cold_offset), "transfer_weight": float(bb.transfer_weight),
+            "warm_gnn_weight": float(bb.warm_gnn_weight)}
 
 
 def calibrate_checkpoint(model_dir: str | Path, data, validator: Validator, progress: bool = False) -> bool:

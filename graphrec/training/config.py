@@ -63,6 +63,13 @@ class TrainConfig(StrictConfig):
     calibrate_prior: list[float] = opt([0.0, 0.25, 0.5, 1.0, 2.0], help="Calibration grid of the popularity-prior weight (standardised prior, relative to the spread of the GNN scores).")
     calibrate_transfer: list[float] = opt([0.0, 0.5, 1.0, 2.0], help="Calibration grid of the backbone's CF-transfer weight on cold items (relative to the spread of the GNN scores); used when the model has a backbone.")
     calibrate_text_weight: list[float] = opt([0.5, 0.75, 1.0], help="Calibration grid of text's share in the content vectors of the content-walk and prior terms (model.content_text_weight; 0.5 = the equal share of two modalities), searched jointly with the cold grid on cold validation, as the content-kNN baselines tune it; empty = keep the model's value. Only used with text and another knn modality (RESULTS.md: chosen 1.0 in all 5 benchmark runs on ml1m-mm).")
+    calibrate_walk: list[float] = opt([0.0, 0.5, 1.0, 2.0], help="Calibration grid of the learned content walk's weight on cold items (relative to the spread of the GNN scores); used when the model has a fitted walk (model.learned_walk).")
+    walk_epochs: int = opt(30, help="Learned content walk: epoch cap (selected on cold validation every walk_eval_every epochs when the data has cold-validation items).")
+    walk_lr: float = opt(3e-4, help="Learned content walk: Adam learning rate.")
+    walk_keep: float = opt(0.5, help="Learned content walk: share of a user's train items put in the profile each step (the rest are the targets).")
+    walk_batch_size: int = opt(512, help="Learned content walk: users per step.")
+    walk_eval_every: int = opt(3, help="Learned content walk: validate every N epochs.")
+    walk_patience: int = opt(3, help="Learned content walk: validations without improvement before stopping.")
     calibrate_warm_gnn: list[float] = opt([0.0, 0.25, 0.5, 1.0], help="Calibration grid of the GNN's weight next to the backbone on warm items (relative), chosen on warm validation.")
     calibrate_offset: list[float] = opt([-3.0, -2.0, -1.0, -0.5, 0.0, 0.5, 1.0, 2.0, 3.0], help="Calibration grid of the cold-item score offset in hybrid lists (units of the GNN score spread); empty = no offset.")
     warm_refine_patience: int = opt(2, help="Warm refinement stops after this many epochs without warm-validation improvement.")
@@ -130,6 +137,11 @@ class TrainConfig(StrictConfig):
             raise ConfigError(f"barlow_views: must be a non-empty subset of ['user', 'item'], got {self.barlow_views}")
         if any(not 0.0 <= v <= 1.0 for v in self.calibrate_text_weight):
             raise ConfigError(f"calibrate_text_weight: values must be in [0, 1], got {self.calibrate_text_weight}")
+        if not 0.0 < self.walk_keep < 1.0 or self.walk_lr <= 0:
+            raise ConfigError(f"walk_keep/walk_lr: need 0 < keep < 1 and lr > 0, got {self.walk_keep}/{self.walk_lr}")
+        for name in ("walk_epochs", "walk_batch_size", "walk_eval_every", "walk_patience"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name}: must be >= 1, got {getattr(self, name)}")
         for name in ("calibrate_profile", "calibrate_prior"):
             if not getattr(self, name) or any(v < 0 for v in getattr(self, name)):
                 raise ConfigError(f"{name}: need a non-empty list of weights >= 0, got {getattr(self, name)}")

@@ -1,0 +1,214 @@
+"""The learned content walk: its start is the content walk, training finds the content directions that
+predict co-consumption, selection on validation, and serving / checkpoints reproduce it exactly."""
+
+from types import SimpleNamespace
+
+import pytest
+import torch
+from synthetic import make_synthetic, train
+
+from graphrec.nn import ModelConfig
+from graphrec.nn.content_walk import LearnedWalk
+from graphrec.recipes.walk import fit_walk
+from graphrec.nn.ensemble import GraphRecEnsemble
+from graphrec.recipes.graphrec import model_features
+from graphrec.training import TrainConfig
+
+MC = ModelConfig(dim=8, proj_hidden=16, num_layers=1, knn_k=3)
+
+
+def _taste_graph(seed: int = 0, users: int = 300, items: int = 200):
+    """Items: 2 taste dimensions drowned in 30 louder noise dimensions; each user takes the items
+    nearest their taste. A plain cosine sees mostly noise; the directions that predict what a user
+    takes are learnable. Returns vectors (I, F), train edges (2, E), held-out edges (2, E')."""
+    g = torch.Generator().manual_seed(seed)
+    taste = torch.randn(items, 2, generator=g)
+    x = torch.nn.functional.normalize(torch.cat([taste, 3.0 * torch.randn(items, 30, generator=g)], 1), dim=1)
+    pref = torch.randn(users, 2, generator=g)
+    near = torch.cdist(pref, taste).argsort(1)[:, :12]  # (U, 12) each user's items
+    perm = torch.rand(near.shape, generator=g).argsort(1)
+    near = near.gather(1, perm)
+    u = torch.arange(users).unsqueeze(1).expand_as(near)
+    train = torch.stack([u[:, :8].reshape(-1), near[:, :8].reshape(-1)])
+    held = torch.stack([u[:, 8:].reshape(-1), near[:, 8:].reshape(-1)])
+    return x, train, held
+
+
+def _held_out_recall(walk: LearnedWalk, train: torch.Tensor, held: torch.Tensor, users: int, k: int = 10) -> float:
+    s = walk.scores(torch.arange(users))
+    s[train[0], train[1]] = float("-inf")  # rank the items the user has not taken
+    top = s.topk(k, dim=1).indices
+    hit = torch.zeros_like(s, dtype=torch.bool)
+    hit[held[0], held[1]] = True
+    return float(hit.gather(1, top).sum() / held.shape[1])
+
+
+def _bare_model(x, tr, n_users, temperature=0.1):
+    """What :func:`fit_walk` reads of a GraphRec: its walk (attached), warm mask and train edges."""
+    walk = LearnedWalk(x.shape[1], temperature=temperature)
+    walk.attach(x, tr, n_users)
+    return SimpleNamespace(walk=walk, warm=torch.ones(x.shape[0], dtype=torch.bool), train_edges=tr, _eval_cache=None)
+
+
+def test_the_walk_starts_as_the_content_walk_and_training_learns_the_taste_directions():
+    x, tr, held = _taste_graph()
+    n_users = 300
+    m = _bare_model(x, tr, n_users)
+    m.walk.install(m.walk.task(m.warm, tr, 0.5).state())  # the start: A = B = identity, w = 0
+    prof = torch.nn.functional.normalize(torch.zeros(n_users, x.shape[1]).index_add_(0, tr[0], x[tr[1]]), dim=1)
+    torch.testing.assert_close(m.walk.scores(torch.arange(n_users)), prof @ x.T / 0.1, rtol=1e-5, atol=1e-5)
+    start = _held_out_recall(m.walk, tr, held, n_users)
+    m = _bare_model(x, tr, n_users)
+    rec = fit_walk(m, TrainConfig(walk_epochs=60, walk_lr=1e-2, walk_batch_size=64), validator=None)
+    assert not rec["selected"] and len(rec["history"]) == 60 and bool(m.walk.fitted)
+    learned = _held_out_recall(m.walk, tr, held, n_users)
+    assert learned > start + 0.15, (start, learned)  # held-out items were never in the profile of a training target
+
+
+def test_selection_keeps_the_best_validated_epoch_and_the_start_competes():
+    x, tr, _ = _taste_graph(seed=1, users=100, items=80)
+    cfg = TrainConfig(walk_epochs=6, walk_eval_every=1, walk_patience=3, walk_lr=1e-2)
+
+    def scripted(values):
+        seen = []
+
+        def validator(scorer, settings):
+            seen.append(scorer.walk.a.clone())
+            return {"cold/ndcg@20": next(values)}
+        return validator, seen
+
+    m = _bare_model(x, tr, 100)
+    validator, seen = scripted(iter([0.1, 0.2, 0.5, 0.3, 0.2, 0.1]))  # start, then epochs 1..5
+    rec = fit_walk(m, cfg, validator)
+    assert rec["best"] == 0.5 and len(rec["history"]) == 5  # 3 validations without a gain stop it
+    torch.testing.assert_close(m.walk.a, seen[2])  # the state that scored 0.5 is the one kept
+    m = _bare_model(x, tr, 100)
+    validator, seen = scripted(iter([0.9, 0.2, 0.3, 0.1]))
+    fit_walk(m, cfg, validator)
+    torch.testing.assert_close(m.walk.a, torch.eye(x.shape[1]))  # nothing beat the plain content walk
+
+
+@pytest.fixture(scope="module")
+def data():
+    return make_synthetic(num_users=40, num_items=60, seed=5)
+
+
+@pytest.fixture(scope="module")
+def trained(data, tmp_path_factory):
+    out = []
+    for seed in (0, 1):
+        tc = TrainConfig(seed=seed, epochs=2, batch_size=64, num_negatives=8, tensorboard=False, warm_refine_epochs=0,
+                         walk_epochs=3, walk_eval_every=1)
+        d = tmp_path_factory.mktemp("walk") / f"m{seed}"
+        out.append((train(data, MC, tc, d)[0], d))
+    return out
+
+
+def test_calibration_fits_the_walk_and_a_checkpoint_brings_it_back(data, trained):
+    import json
+
+    from graphrec.training import load_checkpoint
+
+    model, out_dir = trained[0]
+    assert bool(model.walk.fitted)
+    rec = json.loads((out_dir / "calibration.json").read_text())
+    assert rec["walk_fit"]["selected_on"] == "cold/ndcg@20" and "walk" in rec["chosen"]
+    assert len(rec["walk_fit"]["history"]) == 3
+    assert any(g.get("walk", 0) > 0 for g in rec["grid"])  # its weight was searched
+    again = load_checkpoint(out_dir / "checkpoint.pt")
+    torch.testing.assert_close(again.walk.a, model.walk.a)
+    users = torch.arange(data.num_users)
+    model.walk.weight.fill_(0.8)
+    again.walk.weight.fill_(0.8)
+    torch.testing.assert_close(again.score(users), model.score(users))
+    model.walk.weight.fill_(float(rec["weights"]["walk_weight"]))
+
+
+def _with_walk_weight(m, w):
+    old = float(m.walk.weight)
+    m.walk.weight.fill_(w)
+    return old
+
+
+def test_an_active_walk_changes_cold_items_only_and_serving_reproduces_it(data, trained):
+    m = trained[0][0]
+    users = torch.arange(data.num_users)
+    old = _with_walk_weight(m, 0.0)
+    before = m.score(users).clone()
+    _with_walk_weight(m, 0.6)
+    after = m.score(users)
+    torch.testing.assert_close(after[:, m.warm], before[:, m.warm])
+    assert not torch.allclose(after[:, ~m.warm], before[:, ~m.warm])
+    u, i = m.serving_embeddings()
+    torch.testing.assert_close(u @ i.T, after, rtol=1e-5, atol=1e-5)
+    cold = data.cold_test_items
+    feats = model_features(data, MC.modalities)
+    new = m.serving_items({k: (x[cold], mask[cold]) for k, (x, mask) in feats.items()})
+    torch.testing.assert_close(new, i[cold], rtol=1e-5, atol=1e-5)  # a new item = its cold catalogue self
+    _with_walk_weight(m, old)
+
+
+def test_ensemble_serving_keeps_each_members_walk(data, trained):
+    a, b = trained[0][0], trained[1][0]
+    olds = _with_walk_weight(a, 0.5), _with_walk_weight(b, 1.5)
+    assert not torch.allclose(a.walk.a, b.walk.a)  # trained apart (seeds)
+    ens = GraphRecEnsemble([a, b])
+    users = torch.arange(data.num_users)
+    u, i = ens.serving_embeddings()
+    torch.testing.assert_close(u @ i.T, ens.score(users), rtol=1e-5, atol=1e-5)
+    cold = data.cold_test_items
+    feats = model_features(data, MC.modalities)
+    torch.testing.assert_close(ens.serving_items({k: (x[cold], m[cold]) for k, (x, m) in feats.items()}), i[cold],
+                               rtol=1e-5, atol=1e-5)
+    _with_walk_weight(a, olds[0])
+    _with_walk_weight(b, olds[1])
+
+
+def test_a_new_text_share_drops_the_fitted_walk(data, trained):
+    from graphrec.training import load_checkpoint
+
+    m = load_checkpoint(trained[0][1] / "checkpoint.pt")
+    assert bool(m.walk.fitted)
+    m.set_content_text_weight(1.0)
+    assert m.walk is not None and not bool(m.walk.fitted) and not m.walk.active
+    assert m.walk.in_dim == m.modality_dims["text"]  # image has share 0: left out of the walk's input
+
+
+def test_walk_options_are_checked():
+    from graphrec.config_base import ConfigError
+
+    with pytest.raises(ConfigError, match="walk_keep"):
+        TrainConfig(walk_keep=1.0)
+    with pytest.raises(ConfigError, match="walk_epochs"):
+        TrainConfig(walk_epochs=0)
+    with pytest.raises(ConfigError, match="walk_dim"):
+        ModelConfig(walk_temperature=0.0)
+
+
+def test_the_ablation_without_the_learned_walk_is_read_from_the_calibration_grid(data, trained):
+    import json
+
+    from graphrec.evaluation.mechanisms import mechanism_variants
+
+    model, out_dir = trained[0]
+    rec = json.loads((out_dir / "calibration.json").read_text())
+    v = mechanism_variants(model, rec)
+    no_walk = v["graphrec-no_learned_walk"]
+    grid = [g for g in rec["grid"] if g.get("text_weight") == rec.get("text_weight")]
+    best = max((g for g in grid if g.get("walk", 0) == 0), key=lambda g: g["value"])
+    assert no_walk.walk_weight == 0.0 and no_walk.weights[0] == pytest.approx(
+        best["profile"] * rec["cos_spread"] / rec["profile_spread"])
+    users = torch.arange(data.num_users)
+    old = _with_walk_weight(model, 0.9)
+    before = model.score(users).clone()
+    s = no_walk.score(users)
+    assert float(model.walk.weight) == pytest.approx(0.9) and torch.equal(model.score(users), before)  # restored
+    model.walk.weight.fill_(0.0)
+    cs, bb = model.content_scores, model.backbone
+    saved = (float(cs.profile_weight), float(cs.prior_weight), float(cs.cold_offset)), float(bb.transfer_weight)
+    cs.set_weights(*no_walk.weights)
+    bb.transfer_weight.fill_(no_walk.transfer_weight)
+    torch.testing.assert_close(s, model.score(users))  # = the model with the walk's weight at 0
+    cs.set_weights(*saved[0])
+    bb.transfer_weight.fill_(saved[1])
+    _with_walk_weight(model, old)
