@@ -111,9 +111,9 @@ def test_calibration_takes_the_best_validation_point(data, models):
         return {"hybrid/ndcg@20": -abs(float(cs.cold_offset) - target["offset"])}
 
     rec = calibrate(m, cfg, scripted)
-    # the walk adds nothing to this validator, so its weight stays 0 (its points are in the grid: 12 x 3 weights > 0)
+    # the walk adds nothing to this validator, so its weight stays 0 (its points are in the grid: 12 x 4 weights > 0)
     assert rec["chosen"] == {"gnn_warm": 0.5, "transfer": 1.0, "profile": 1.0, "prior": 0.5, "walk": 0.0, "offset": -1.0}
-    assert len(rec["grid"]) == 12 + 12 * 3 and len(rec["offsets"]) == 3 and len(rec["warm"]) == 3
+    assert len(rec["grid"]) == 12 + 12 * 4 and len(rec["offsets"]) == 3 and len(rec["warm"]) == 3
     m.content_scores.set_weights(0.0, 0.0, 0.0)
     m.backbone.transfer_weight.fill_(0.0)
     m.backbone.warm_gnn_weight.fill_(1.0)

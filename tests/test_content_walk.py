@@ -183,6 +183,18 @@ def test_walk_options_are_checked():
         TrainConfig(walk_epochs=0)
     with pytest.raises(ConfigError, match="walk_dim"):
         ModelConfig(walk_temperature=0.0)
+    with pytest.raises(ConfigError, match="calibrate_walk"):
+        TrainConfig(calibrate_walk=[1.0, -0.5])
+
+
+def test_an_empty_walk_grid_leaves_the_walk_unfitted(data, tmp_path):
+    import json
+
+    tc = TrainConfig(epochs=1, batch_size=64, num_negatives=8, tensorboard=False, warm_refine_epochs=0, calibrate_walk=[])
+    model, _ = train(data, MC, tc, tmp_path)
+    assert model.walk is not None and not bool(model.walk.fitted) and not model.walk.active
+    rec = json.loads((tmp_path / "calibration.json").read_text())
+    assert "walk_fit" not in rec and all(g.get("walk", 0) == 0 for g in rec["grid"])
 
 
 def test_the_ablation_without_the_learned_walk_is_read_from_the_calibration_grid(data, trained):

@@ -191,7 +191,7 @@ def calibrate(model, cfg: TrainConfig, validator: Validator) -> dict[str, Any]:
     pt, best_v = _cold_search(points, shares, refit, value("cold"), rec)
     w.update(pt)
     best_pt = {**pt, "walk": 0.0}
-    walk_rec = fit_walk(model, cfg, validator)  # on the chosen share's vectors; then its weight joins the grid
+    walk_rec = fit_walk(model, cfg, validator) if any(cfg.calibrate_walk) else None  # on the chosen share's vectors
     if walk_rec is not None:
         s_l = score_spreads(model, seed=cfg.seed)[3]
         rec.update(walk_spread=s_l, walk_fit=walk_rec)

@@ -63,7 +63,7 @@ class TrainConfig(StrictConfig):
     calibrate_prior: list[float] = opt([0.0, 0.25, 0.5, 1.0, 2.0], help="Calibration grid of the popularity-prior weight (standardised prior, relative to the spread of the GNN scores).")
     calibrate_transfer: list[float] = opt([0.0, 0.5, 1.0, 2.0], help="Calibration grid of the backbone's CF-transfer weight on cold items (relative to the spread of the GNN scores); used when the model has a backbone.")
     calibrate_text_weight: list[float] = opt([0.5, 0.75, 1.0], help="Calibration grid of text's share in the content vectors of the content-walk and prior terms (model.content_text_weight; 0.5 = the equal share of two modalities), searched jointly with the cold grid on cold validation, as the content-kNN baselines tune it; empty = keep the model's value. Only used with text and another knn modality (RESULTS.md: chosen 1.0 in all 5 benchmark runs on ml1m-mm).")
-    calibrate_walk: list[float] = opt([0.0, 0.5, 1.0, 2.0], help="Calibration grid of the learned content walk's weight on cold items (relative to the spread of the GNN scores); used when the model has a fitted walk (model.learned_walk).")
+    calibrate_walk: list[float] = opt([0.5, 1.0, 2.0, 4.0], help="Calibration grid of the learned content walk's weight on cold items (relative to the spread of the GNN scores), searched with the cold grid once the walk is fitted (weight 0 is the grid without it; empty = the walk is not fitted); used when the model has a learned walk (model.learned_walk).")
     walk_epochs: int = opt(30, help="Learned content walk: epoch cap (selected on cold validation every walk_eval_every epochs when the data has cold-validation items).")
     walk_lr: float = opt(3e-4, help="Learned content walk: Adam learning rate.")
     walk_keep: float = opt(0.5, help="Learned content walk: share of a user's train items put in the profile each step (the rest are the targets).")
@@ -142,6 +142,8 @@ class TrainConfig(StrictConfig):
         for name in ("walk_epochs", "walk_batch_size", "walk_eval_every", "walk_patience"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name}: must be >= 1, got {getattr(self, name)}")
+        if any(v < 0 for v in self.calibrate_walk):
+            raise ConfigError(f"calibrate_walk: weights must be >= 0, got {self.calibrate_walk}")
         for name in ("calibrate_profile", "calibrate_prior"):
             if not getattr(self, name) or any(v < 0 for v in getattr(self, name)):
                 raise ConfigError(f"{name}: need a non-empty list of weights >= 0, got {getattr(self, name)}")
