@@ -224,3 +224,20 @@ def test_the_ablation_without_the_learned_walk_is_read_from_the_calibration_grid
     cs.set_weights(*saved[0])
     bb.transfer_weight.fill_(saved[1])
     _with_walk_weight(model, old)
+
+
+def test_ensemble_of_members_with_different_text_shares_still_serves_exactly(data, trained, tmp_path):
+    from graphrec.training import load_checkpoint
+
+    a = load_checkpoint(trained[0][1] / "checkpoint.pt")
+    b = load_checkpoint(trained[1][1] / "checkpoint.pt")
+    b.set_content_text_weight(0.9)  # its calibration chose another share: other content vectors
+    b.content_scores.set_weights(0.4, 0.2, -0.1)
+    ens = GraphRecEnsemble([a, b])
+    users = torch.arange(data.num_users)
+    u, i = ens.serving_embeddings()
+    torch.testing.assert_close(u @ i.T, ens.score(users), rtol=1e-5, atol=1e-5)
+    cold = data.cold_test_items
+    feats = model_features(data, MC.modalities)
+    torch.testing.assert_close(ens.serving_items({k: (x[cold], m[cold]) for k, (x, m) in feats.items()}), i[cold],
+                               rtol=1e-5, atol=1e-5)

@@ -68,7 +68,9 @@ class GraphRecEnsemble:
         The members' cosine parts are concatenated (users divided by the number of members);
         their content terms share one content block (the members see the same train data and
         features), with the members' mean weights on the user side and mean prior/offset on the
-        item side; each member's learned walk (trained apart) keeps its own block.
+        item side; each member's learned walk (trained apart) keeps its own block. Members whose
+        calibrations chose different text shares have different content vectors: then every
+        member keeps its whole space (concatenated, users divided by the number of members).
         """
         parts = [m.serving_embeddings() for m in self.members]
         M = len(parts)
@@ -80,9 +82,12 @@ class GraphRecEnsemble:
 
     def _split(self) -> tuple[int, int]:
         """Columns of a member's serving vectors: ``[:d2]`` its own (cosines, backbone), ``[d2:d2 + c]`` the
-        content block all members share, ``[d2 + c:]`` its own again (its learned walk, when active)."""
+        content block all members share (``c = 0`` when their content vectors differ), ``[d2 + c:]`` its
+        own again (its learned walk, when active)."""
         m = self.members[0]
-        return 2 * m.dim + m.backbone.dim, m.content_scores.item_vec.shape[1] + 1
+        vec = m.content_scores.item_vec
+        same = all(torch.equal(o.content_scores.item_vec, vec) for o in self.members[1:])
+        return 2 * m.dim + m.backbone.dim, vec.shape[1] + 1 if same else 0
 
     def _own(self, t: torch.Tensor) -> torch.Tensor:
         d2, c = self._split()
@@ -96,6 +101,8 @@ class GraphRecEnsemble:
     def _mean_content(blocks: list[torch.Tensor]) -> torch.Tensor:
         """Items' content block: ``[x_i, mean_k (w_b,k prior_i + offset_k)]`` (x_i is the same for every member)."""
         out = blocks[0].clone()
+        if out.shape[1] == 0:  # no shared block
+            return out
         out[:, -1] = sum(b[:, -1] for b in blocks) / len(blocks)
         return out
 
