@@ -15,6 +15,7 @@ Run:
     python3 benchmarks/bench_rerun.py --tag bf16 --set train.precision=bf16      # an option
     python3 benchmarks/bench_rerun.py --tag textw --recalibrate-from fp32 --set "train.calibrate_text_weight=[0.5,0.75,1.0]"
 
+``--retrain-backbone`` (with ``--recalibrate-from``) trains the collaborative backbone again too (same GNN).
 ``--eval-only`` evaluates the models a tag already has again (e.g. after this script learnt a new check).
 
 Writes ``benchmarks/results/rerun_<tag>.json`` (models under ``--work``, default /tmp/graphrec_rerun/<tag>).
@@ -32,7 +33,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SETTINGS = ("cold", "warm", "hybrid", "cold_full")
 
 
-def _recalibrate(src: Path, dst: Path, train_cfg, validator, model_cfg=None) -> dict:
+def _recalibrate(src: Path, dst: Path, train_cfg, validator, model_cfg=None, data=None) -> dict:
     """Copy the model in ``src`` to ``dst`` and calibrate it again with ``train_cfg`` (calibration.json rewritten).
 
     A model trained before the learned content walk existed gets one (unfitted; the calibration fits
@@ -48,15 +49,24 @@ def _recalibrate(src: Path, dst: Path, train_cfg, validator, model_cfg=None) -> 
         model.model_config = model.model_config.replace(learned_walk=True, walk_dim=model_cfg.walk_dim,
                                                         walk_temperature=model_cfg.walk_temperature)
         model.reset_walk(model_cfg.walk_dim, model_cfg.walk_temperature)
+    backbone = None
+    if data is not None:  # --retrain-backbone: the same GNN, a new backbone with this run's train config
+        from graphrec.recipes.backbone import train_backbone
+
+        model.backbone.reset_parameters()
+        backbone = train_backbone(model, data, train_cfg, validator)
+        (dst / "backbone.json").write_text(json.dumps(backbone, indent=1, default=float) + "\n")
     for name in ("config.yaml", "history.json", "backbone.json"):
-        if (src / name).exists():
+        if (src / name).exists() and not (name == "backbone.json" and data is not None):
             shutil.copy(src / name, dst / name)
     rec = calibrate(model, train_cfg, validator)
     (dst / "calibration.json").write_text(json.dumps(rec, indent=1) + "\n")
     save_checkpoint(dst / "checkpoint.pt", model, model.model_config, train_cfg, step=st["step"], epoch=st["epoch"],
                     best_metric=st["best_metric"], user_ids=st["user_ids"], item_ids=st["item_ids"],
                     fingerprints=st["fingerprints"], extra={"calibrated": True})
-    return {"summary": {"recalibrated_from": str(src), "chosen": rec.get("chosen"), "text_weight": rec.get("text_weight")}}
+    return {"summary": {"recalibrated_from": str(src), "chosen": rec.get("chosen"), "text_weight": rec.get("text_weight"),
+                        **({"backbone_best_val": backbone.get("best_val"), "backbone_epochs": backbone.get("epochs_run")}
+                           if backbone else {})}}
 
 
 def _exposure(result, data, stored: Path) -> dict:
@@ -91,6 +101,8 @@ def main(argv=None) -> int:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--work", default=None)
     p.add_argument("--recalibrate-from", default=None, help="reuse the models of this earlier tag; re-run only the calibration")
+    p.add_argument("--retrain-backbone", action="store_true",
+                   help="with --recalibrate-from: also train the backbone again (e.g. with --set train.backbone_layers=3)")
     p.add_argument("--eval-only", action="store_true", help="evaluate the models this tag already has (no training or calibration)")
     args = p.parse_args(argv)
     sys.path.insert(0, str(ROOT))
@@ -127,7 +139,8 @@ def main(argv=None) -> int:
             stamp = {"summary": (prev.get("runs", {}).get(f"run{r}", {}).get("stage") or {})}
         elif args.recalibrate_from:
             stamp = _recalibrate(work.parent / args.recalibrate_from / f"run{r}", work / f"run{r}",
-                                 cfg.train.replace(seed=cfg.suite.seeds[0]), val, cfg.model)
+                                 cfg.train.replace(seed=cfg.suite.seeds[0]), val, cfg.model,
+                                 data if args.retrain_backbone else None)
         else:
             stamp = _train_graphrec_dir(f"rerun {r}", work / f"run{r}", data, cfg.model.restricted_to(data.features),
                                         cfg.train.replace(seed=cfg.suite.seeds[0]), {"run": r, "tag": args.tag}, val, True,
