@@ -158,3 +158,16 @@ def train(data: RecData, model_cfg, train_cfg, out_dir, val_fn=None, refine: boo
         if calibrate_checkpoint(out_dir, data, real) or changed:
             model = load_checkpoint(Path(out_dir) / "checkpoint.pt")
     return model, history
+
+
+def assert_serving_reproduces(scorer, data: RecData, scores: torch.Tensor, modalities) -> None:
+    """``scorer``'s serving space (a GraphRec or an ensemble) gives ``scores``, and the cold-test items
+    embedded as brand-new items equal their catalogue rows."""
+    from graphrec.recipes.graphrec import model_features
+
+    u, i = scorer.serving_embeddings()
+    torch.testing.assert_close(u @ i.T, scores, rtol=1e-5, atol=1e-5)
+    cold = data.cold_test_items
+    feats = model_features(data, modalities)
+    new = scorer.serving_items({k: (x[cold], mask[cold]) for k, (x, mask) in feats.items()})
+    torch.testing.assert_close(new, i[cold], rtol=1e-5, atol=1e-5)  # a new item = its cold catalogue self

@@ -2,7 +2,7 @@
 
 import pytest
 import torch
-from synthetic import make_synthetic, train
+from synthetic import assert_serving_reproduces, make_synthetic, train
 
 from graphrec.nn import ModelConfig, build_model
 from graphrec.nn.ensemble import GraphRecEnsemble
@@ -36,13 +36,7 @@ def _attached(data):
 
 
 def _assert_serving_reproduces(m, data, scores):
-    """The serving space gives ``scores``, and cold-test items embedded as new items equal their catalogue rows."""
-    u, i = m.serving_embeddings()
-    torch.testing.assert_close(u @ i.T, scores, rtol=1e-5, atol=1e-5)
-    cold = data.cold_test_items
-    feats = model_features(data, MC.modalities)
-    new = m.serving_items({k: (x[cold], mask[cold]) for k, (x, mask) in feats.items()})
-    torch.testing.assert_close(new, i[cold], rtol=1e-5, atol=1e-5)  # a new item = its cold catalogue self
+    assert_serving_reproduces(m, data, scores, MC.modalities)
 
 
 def test_profile_term_is_content_knn_and_prior_is_the_ridge_fit(data):
@@ -78,13 +72,7 @@ def test_ensemble_serving_with_calibrated_members(data, models):
     models[0].content_scores.set_weights(0.5, 0.2, 0.1)
     models[1].content_scores.set_weights(1.0, 0.0, -0.3)
     ens = GraphRecEnsemble(models)
-    users = torch.arange(data.num_users)
-    u, i = ens.serving_embeddings()
-    torch.testing.assert_close(u @ i.T, ens.score(users), rtol=1e-5, atol=1e-5)
-    cold = data.cold_test_items
-    feats = model_features(data, MC.modalities)
-    torch.testing.assert_close(ens.serving_items({k: (x[cold], mk[cold]) for k, (x, mk) in feats.items()}), i[cold],
-                               rtol=1e-5, atol=1e-5)
+    assert_serving_reproduces(ens, data, ens.score(torch.arange(data.num_users)), MC.modalities)
     for m in models:
         m.content_scores.set_weights(0.0, 0.0, 0.0)
 

@@ -5,13 +5,12 @@ from types import SimpleNamespace
 
 import pytest
 import torch
-from synthetic import make_synthetic, train
+from synthetic import assert_serving_reproduces, make_synthetic, train
 
 from graphrec.nn import ModelConfig
 from graphrec.nn.content_walk import LearnedWalk
 from graphrec.recipes.walk import fit_walk
 from graphrec.nn.ensemble import GraphRecEnsemble
-from graphrec.recipes.graphrec import model_features
 from graphrec.training import TrainConfig
 
 MC = ModelConfig(dim=8, proj_hidden=16, num_layers=1, knn_k=3)
@@ -139,12 +138,7 @@ def test_an_active_walk_changes_cold_items_only_and_serving_reproduces_it(data, 
     after = m.score(users)
     torch.testing.assert_close(after[:, m.warm], before[:, m.warm])
     assert not torch.allclose(after[:, ~m.warm], before[:, ~m.warm])
-    u, i = m.serving_embeddings()
-    torch.testing.assert_close(u @ i.T, after, rtol=1e-5, atol=1e-5)
-    cold = data.cold_test_items
-    feats = model_features(data, MC.modalities)
-    new = m.serving_items({k: (x[cold], mask[cold]) for k, (x, mask) in feats.items()})
-    torch.testing.assert_close(new, i[cold], rtol=1e-5, atol=1e-5)  # a new item = its cold catalogue self
+    assert_serving_reproduces(m, data, after, MC.modalities)  # a new item = its cold catalogue self
     _with_walk_weight(m, old)
 
 
@@ -153,13 +147,7 @@ def test_ensemble_serving_keeps_each_members_walk(data, trained):
     olds = _with_walk_weight(a, 0.5), _with_walk_weight(b, 1.5)
     assert not torch.allclose(a.walk.a, b.walk.a)  # trained apart (seeds)
     ens = GraphRecEnsemble([a, b])
-    users = torch.arange(data.num_users)
-    u, i = ens.serving_embeddings()
-    torch.testing.assert_close(u @ i.T, ens.score(users), rtol=1e-5, atol=1e-5)
-    cold = data.cold_test_items
-    feats = model_features(data, MC.modalities)
-    torch.testing.assert_close(ens.serving_items({k: (x[cold], m[cold]) for k, (x, m) in feats.items()}), i[cold],
-                               rtol=1e-5, atol=1e-5)
+    assert_serving_reproduces(ens, data, ens.score(torch.arange(data.num_users)), MC.modalities)
     _with_walk_weight(a, olds[0])
     _with_walk_weight(b, olds[1])
 
@@ -234,10 +222,4 @@ def test_ensemble_of_members_with_different_text_shares_still_serves_exactly(dat
     b.set_content_text_weight(0.9)  # its calibration chose another share: other content vectors
     b.content_scores.set_weights(0.4, 0.2, -0.1)
     ens = GraphRecEnsemble([a, b])
-    users = torch.arange(data.num_users)
-    u, i = ens.serving_embeddings()
-    torch.testing.assert_close(u @ i.T, ens.score(users), rtol=1e-5, atol=1e-5)
-    cold = data.cold_test_items
-    feats = model_features(data, MC.modalities)
-    torch.testing.assert_close(ens.serving_items({k: (x[cold], m[cold]) for k, (x, m) in feats.items()}), i[cold],
-                               rtol=1e-5, atol=1e-5)
+    assert_serving_reproduces(ens, data, ens.score(torch.arange(data.num_users)), MC.modalities)
