@@ -31,6 +31,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from graphrec.losses import multinomial_loss
+
 
 def user_side(profile: torch.Tensor, a: torch.Tensor, temperature: float) -> torch.Tensor:
     """``normalize(profile A) / T``. Shapes: (B, F), (F, k) -> (B, k)"""
@@ -50,7 +52,8 @@ class WalkTask(nn.Module):
     over the warm items, the profile items masked out).
 
     Args:
-        xw: (S, F) the warm items' vectors; interactions: (U, S) 0/1 train matrix; init: (F, k) start of A and B.
+        xw: (S, F) the warm items' vectors; interactions: (U, S) sparse 0/1 train matrix (dense one
+        batch of users at a time); init: (F, k) start of A and B.
     """
 
     def __init__(self, xw: torch.Tensor, interactions: torch.Tensor, init: torch.Tensor, temperature: float,
@@ -63,9 +66,7 @@ class WalkTask(nn.Module):
         self.temperature, self.keep = temperature, keep
 
     def forward(self, users: torch.Tensor, draw: torch.Tensor) -> torch.Tensor:
-        from graphrec.losses import multinomial_loss
-
-        r = self.interactions[users]  # (B, S)
+        r = self.interactions.index_select(0, users).to_dense()  # (B, S)
         profile_items = (draw < self.keep) & r.bool()
         prof = nn.functional.normalize(profile_items.to(r.dtype) @ self.xw, dim=1)  # (B, F)
         items, bias = item_side(self.xw, self.b, self.w)
@@ -155,8 +156,11 @@ class LearnedWalk(nn.Module):
         xw = self.item_vec[widx]  # (S, F)
         col = torch.full((warm.shape[0],), -1, dtype=torch.long, device=dev)
         col[widx] = torch.arange(len(widx), device=dev)
-        inter = torch.zeros(self.profile.shape[0], len(widx), device=dev)
-        inter[train_edges[0], col[train_edges[1]]] = 1.0  # (U, S)
+        idx = torch.stack([train_edges[0], col[train_edges[1]]])
+        shape = (self.profile.shape[0], len(widx))
+        inter = torch.sparse_coo_tensor(idx, torch.ones(idx.shape[1], device=dev), shape, check_invariants=True).coalesce()
+        inter = torch.sparse_coo_tensor(inter.indices(), torch.ones_like(inter.values()), shape,  # (U, S) 0/1
+                                        check_invariants=True).coalesce()
         if self.dim == self.in_dim:
             init = torch.eye(self.in_dim, device=dev)
         else:
