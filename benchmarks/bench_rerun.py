@@ -16,6 +16,8 @@ Run:
     python3 benchmarks/bench_rerun.py --tag textw --recalibrate-from fp32 --set "train.calibrate_text_weight=[0.5,0.75,1.0]"
 
 ``--retrain-backbone`` (with ``--recalibrate-from``) trains the collaborative backbone again too (same GNN).
+``--pair-only`` recomputes the paired ratios of a tag's file (e.g. after a run was cut short: ``--runs`` picks).
+Warm rows are also paired against the benchmark's LightGCN (the warm target).
 ``--eval-only`` evaluates the models a tag already has again (e.g. after this script learnt a new check).
 
 Writes ``benchmarks/results/rerun_<tag>.json`` (models under ``--work``, default /tmp/graphrec_rerun/<tag>).
@@ -103,6 +105,7 @@ def main(argv=None) -> int:
     p.add_argument("--recalibrate-from", default=None, help="reuse the models of this earlier tag; re-run only the calibration")
     p.add_argument("--retrain-backbone", action="store_true",
                    help="with --recalibrate-from: also train the backbone again (e.g. with --set train.backbone_layers=3)")
+    p.add_argument("--pair-only", action="store_true", help="recompute the paired ratios of this tag's file (no evaluation)")
     p.add_argument("--eval-only", action="store_true", help="evaluate the models this tag already has (no training or calibration)")
     args = p.parse_args(argv)
     sys.path.insert(0, str(ROOT))
@@ -121,11 +124,14 @@ def main(argv=None) -> int:
     work = Path(args.work or f"/tmp/graphrec_rerun/{args.tag}")
     out_file = ROOT / "benchmarks" / "results" / f"rerun_{args.tag}.json"
     out_file.parent.mkdir(parents=True, exist_ok=True)
-    prev = json.loads(out_file.read_text()) if args.eval_only and out_file.exists() else {}
+    prev = json.loads(out_file.read_text()) if (args.eval_only or args.pair_only) and out_file.exists() else {}
     res: dict = {"benchmark": str(bench), "overrides": prev.get("overrides", args.overrides), "runs": {}}
+    if args.pair_only:
+        res["runs"] = prev["runs"]
+        args.runs = [r for r in args.runs if f"run{r}" in res["runs"]]
     _, items = load_prepared(root / "prepared")
     features: dict[str, dict] = {}  # per encoders config (the runs normally share one): read from the store once
-    for r in args.runs:
+    for r in [] if args.pair_only else args.runs:
         rd = bench / f"run{r}"
         cfg = load_config(rd / "config.yaml", args.overrides + [f"train.num_threads={args.threads}", "train.tensorboard=false"])
         key = json.dumps(cfg.encoders.to_dict(), sort_keys=True)
@@ -161,7 +167,8 @@ def main(argv=None) -> int:
         print(f"run {r} ({seconds:.0f} s): " + ", ".join(f"{k} {v['new']:.4f} (benchmark {v['benchmark']:.4f})"
                                                      for k, v in row.items() if k.endswith("recall@20")), flush=True)
         out_file.write_text(json.dumps(res, indent=1))
-    rows = list(res["runs"].values())
+    rows = [res["runs"][f"run{r}"] for r in args.runs]
+    stored = [json.loads((bench / f"run{r}" / "evaluation" / "metrics.json").read_text()) for r in args.runs]
     res["paired"] = {}
     base_file = ROOT / "benchmarks" / "results" / f"rerun_{args.recalibrate_from}.json"
     base_rows = json.loads(base_file.read_text())["runs"] if args.recalibrate_from and base_file.exists() else None
@@ -173,6 +180,8 @@ def main(argv=None) -> int:
                                        "new_over_knn_pop": paired_ratio(new, [x[key]["knn_pop"] for x in rows])}
             if base_rows:
                 pr["new_over_" + args.recalibrate_from] = paired_ratio(new, [base_rows[f"run{r}"][key]["new"] for r in args.runs])
+            if all(s in m.get("lightgcn", {}) for m in stored):  # warm: the target is LightGCN at full strength
+                pr["new_over_lightgcn"] = paired_ratio(new, [m["lightgcn"][s][k] for m in stored])
             a, b = pr["new_over_benchmark"], pr["new_over_knn_pop"]
             print(f"{key}: new/benchmark {a['ratio']:.4f} [{a['ci95'][0]:.4f}, {a['ci95'][1]:.4f}] {a['resolved']}; "
                   f"new/knn_pop {b['ratio']:.4f} [{b['ci95'][0]:.4f}, {b['ci95'][1]:.4f}] won {b['wins']}/{b['runs']}"
