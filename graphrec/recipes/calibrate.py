@@ -8,11 +8,12 @@ After training (GNN, warm refinement, backbone) the model scores
 
 where ``s``, ``s_t``, ``s_p``, ``s_l`` are the spreads of the cosine, the backbone, the content-walk
 and the learned-walk scores over warm items (so the weights are relative and comparable across
-data sets). The learned walk is fitted first (:func:`graphrec.recipes.walk.fit_walk`). ``w_g``
-is chosen on warm validation; the grid of ``(w_t, w_p, w_b, w_l)`` on cold validation
-(``train.val_metric``), for each of text's shares in the content vectors ``x`` when
+data sets). ``w_g`` is chosen on warm validation; the grid of ``(w_t, w_p, w_b)`` on cold
+validation (``train.val_metric``), for each of text's shares in the content vectors ``x`` when
 ``train.calibrate_text_weight`` lists some (``model.content_text_weight``; the content-kNN baselines
-tune the same share); then ``delta`` (units of ``s``) on hybrid validation, where warm and cold
+tune the same share); then the learned walk is fitted on the chosen share's vectors
+(:func:`graphrec.recipes.walk.fit_walk`) and the grid searched again with ``w_l`` of
+``train.calibrate_walk`` (kept only when it beats the grid without the walk); then ``delta`` (units of ``s``) on hybrid validation, where warm and cold
 items share one list. Only validation files are read. A data set without the validation
 positives a step needs keeps that step's weights at their neutral value, with a note.
 """
