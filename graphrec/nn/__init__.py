@@ -3,7 +3,7 @@
 from graphrec.nn.config import ModelConfig
 from graphrec.nn.fusion import GatedFusion, MaskedMeanFusion
 from graphrec.nn.gnn import LightGCNPropagation
-from graphrec.nn.content_vectors import content_shares
+from graphrec.nn.content_vectors import walk_width
 from graphrec.nn.model import GraphRec
 from graphrec.nn.projector import ModalityProjector
 
@@ -24,8 +24,5 @@ def build_model(cfg: ModelConfig, num_users: int, num_items: int, modality_dims:
 
 
 def _walk_in_dim(cfg: ModelConfig, modality_dims: dict[str, int]) -> int:
-    """Width of the learned walk's input (the content vectors of the modalities with a share > 0); 0 = no walk."""
-    mods = cfg.knn_modalities or cfg.modalities
-    if not cfg.learned_walk or not all(m in modality_dims for m in mods):
-        return 0
-    return sum(modality_dims[m] for m, v in content_shares(mods, cfg.content_text_weight).items() if v > 0)
+    """Width of the learned walk's input (:func:`~graphrec.nn.content_vectors.walk_width`); 0 = no walk."""
+    return walk_width(cfg.knn_modalities or cfg.modalities, cfg.content_text_weight, modality_dims) if cfg.learned_walk else 0

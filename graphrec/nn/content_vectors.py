@@ -30,6 +30,14 @@ def share_vectors(features: Features, mods: list[str], means: dict[str, torch.Te
                       for m in mods if share[m] > 0 or not nonzero], 1)
 
 
+def walk_width(mods: list[str], text_weight: float | None, modality_dims: dict[str, int]) -> int:
+    """Width of the learned walk's input (the modalities with a share > 0); 0 when one has no known width."""
+    shares = content_shares(mods, text_weight)
+    if any(m not in modality_dims for m in shares):
+        return 0
+    return sum(modality_dims[m] for m, v in shares.items() if v > 0)
+
+
 def walk_vectors(model, features: Features) -> torch.Tensor:
     """Input of the learned walk: the content terms' vectors without the modalities of share 0."""
     return model._knn_vectors(features, model.content_text_weight, nonzero=True)
@@ -41,10 +49,10 @@ def new_walk(model, dim: int | None = None, temperature: float | None = None) ->
     old = model.walk
     dim = dim if dim is not None else (old.dim if old is not None and old.dim < old.in_dim else 0)
     temperature = temperature if temperature is not None else (old.temperature if old is not None else 0.05)
-    shares = content_shares(model.knn_modalities, model.content_text_weight)
-    if any(m not in model.modality_dims for m in shares):
+    width = walk_width(model.knn_modalities, model.content_text_weight, model.modality_dims)
+    if width == 0:
         return None
-    walk = LearnedWalk(sum(model.modality_dims[m] for m, v in shares.items() if v > 0), dim, temperature)
+    walk = LearnedWalk(width, dim, temperature)
     walk = walk.to(model.user_emb.weight.device)
     if model.graph_ready:
         walk.attach(walk_vectors(model, model.features), model.train_edges, model.num_users)
