@@ -101,7 +101,12 @@ def test_calibration_takes_the_best_validation_point(data, models):
     rec = calibrate(m, cfg, scripted)
     # the walk adds nothing to this validator, so its weight stays 0 (its points are in the grid: 12 x 4 weights > 0)
     assert rec["chosen"] == {"gnn_warm": 0.5, "transfer": 1.0, "profile": 1.0, "prior": 0.5, "walk": 0.0, "offset": -1.0}
-    assert len(rec["grid"]) == 12 + 12 * 4 and len(rec["offsets"]) == 3 and len(rec["warm"]) == 3
+    assert len(rec["grid"]) == 12 + 12 * 4 + 2 and len(rec["warm"]) == 3
+    # transfer (1.0) and prior (0.5) are their grids' largest values: each is tried doubled, once (worse: stop)
+    assert [{k: r[k] for k in ("transfer", "profile", "prior")} for r in rec["grid"][-2:]] == [
+        {"transfer": 2.0, "profile": 1.0, "prior": 0.5}, {"transfer": 1.0, "profile": 1.0, "prior": 1.0}]
+    # -1 is the grid's edge: one offset beyond it (-2) is tried, worse, and the search stops
+    assert [r["offset"] for r in rec["offsets"]] == [-1.0, 0.0, 1.0, -2.0]
     m.content_scores.set_weights(0.0, 0.0, 0.0)
     m.backbone.transfer_weight.fill_(0.0)
     m.backbone.warm_gnn_weight.fill_(1.0)
@@ -194,3 +199,46 @@ def test_calibration_chooses_the_text_share_on_cold_validation(data, tmp_path):
     torch.testing.assert_close(again.score(users), model.score(users))
     with pytest.raises(Exception, match="calibrate_text_weight"):
         TrainConfig(calibrate_text_weight=[1.5])
+
+
+def test_cold_weights_at_their_grid_edge_are_pushed_further_while_it_helps():
+    from graphrec.recipes.calibrate import _extend_edges
+
+    def peak(p):  # best at profile 10, prior 0.5
+        return -abs(p["profile"] - 10.0) - abs(p["prior"] - 0.5)
+
+    rows = []
+    pt, v = _extend_edges({"profile": 4.0, "prior": 0.5}, peak({"profile": 4.0, "prior": 0.5}),
+                          {"profile": [0.0, 2.0, 4.0], "prior": [0.0, 0.5]}, 5, peak, rows, {"text_weight": 1.0})
+    assert pt == {"profile": 8.0, "prior": 0.5} and v == peak(pt)
+    assert [(r["profile"], r["prior"]) for r in rows] == [(8.0, 0.5), (16.0, 0.5), (8.0, 1.0)]
+    assert all(r["text_weight"] == 1.0 for r in rows)
+    rows.clear()
+    assert _extend_edges({"profile": 2.0, "prior": 0.0}, 0.0, {"profile": [0.0, 2.0, 4.0], "prior": [0.0, 0.5]},
+                         5, peak, rows, {})[0] == {"profile": 2.0, "prior": 0.0} and rows == []  # inside: untouched
+    assert _extend_edges({"profile": 4.0}, peak({"profile": 4.0, "prior": 0.5}), {"profile": [0.0, 4.0]}, 0,
+                         lambda p: peak({**p, "prior": 0.5}), rows, {})[0] == {"profile": 4.0} and rows == []
+
+
+def test_offset_search_extends_past_the_edge_while_it_improves():
+    from graphrec.recipes.calibrate import _offset_search
+
+    calls = []
+
+    def peak_at(target):
+        def f(p):
+            calls.append(p["offset"])
+            return -abs(p["offset"] - target)
+        return f
+
+    pt, rows = _offset_search([-1.0, 0.0, 1.0], 5, peak_at(-20.0))
+    assert pt == {"offset": -16.0} and calls == [-1.0, 0.0, 1.0, -2.0, -4.0, -8.0, -16.0, -32.0]
+    assert [p["offset"] for p, _ in rows] == calls
+    calls.clear()
+    assert _offset_search([-1.0, 0.0, 1.0], 0, peak_at(-20.0))[0] == {"offset": -1.0} and len(calls) == 3
+    calls.clear()
+    assert _offset_search([-1.0, 0.0, 1.0], 5, peak_at(0.2))[0] == {"offset": 0.0} and len(calls) == 3  # inside: no extension
+    calls.clear()
+    assert _offset_search([-1.0, 0.0, 1.0], 2, peak_at(50.0))[0] == {"offset": 4.0} and calls[3:] == [2.0, 4.0]  # cap
+    calls.clear()
+    assert _offset_search([0.0, 1.0], 3, peak_at(-3.0))[0] == {"offset": -2.0} and calls[2:] == [-1.0, -2.0, -4.0]

@@ -13,8 +13,10 @@ validation (``train.val_metric``), for each of text's shares in the content vect
 ``train.calibrate_text_weight`` lists some (``model.content_text_weight``; the content-kNN baselines
 tune the same share); then the learned walk is fitted on the chosen share's vectors
 (:func:`graphrec.recipes.walk.fit_walk`) and the grid searched again with ``w_l`` of
-``train.calibrate_walk`` (kept only when it beats the grid without the walk); then ``delta`` (units of ``s``) on hybrid validation, where warm and cold
-items share one list. Only validation files are read. A data set without the validation
+``train.calibrate_walk`` (kept only when it beats the grid without the walk), and any weight best at its grid's largest value
+is pushed further while that helps (``train.calibrate_extend``); then ``delta`` (units of ``s``) on hybrid validation, where warm and cold
+items share one list (``train.calibrate_offset``, extended past its edge while the edge is best:
+``train.calibrate_extend``). Only validation files are read. A data set without the validation
 positives a step needs keeps that step's weights at their neutral value, with a note.
 """
 
@@ -110,6 +112,58 @@ def _best(points, evaluate):
     return best, rows
 
 
+def _extend_edges(pt: dict, v: float, grids: dict[str, Sequence[float]], extend: int,
+                  evaluate: Callable[[dict], float | None], rows: list, tag: dict) -> tuple[dict, float]:
+    """Each weight of ``pt`` that sits at its grid's largest (positive) value is doubled, at most
+    ``extend`` times, while that strictly beats ``v``; every point tried is appended to ``rows``."""
+    for key, grid in grids.items():
+        top = max(grid, default=0.0)
+        if top <= 0 or pt.get(key) != top:
+            continue
+        for _ in range(extend):
+            cand = {**pt, key: pt[key] * 2.0}
+            x = evaluate(cand)
+            rows.append({**tag, **cand, "value": x})
+            if x is None or x <= v:
+                break
+            pt, v = cand, x
+    return pt, v
+
+
+def _choose_offset(cfg: TrainConfig, evaluate: Callable[[dict], float | None], rec: dict[str, Any]) -> float:
+    """The hybrid offset (:func:`_offset_search` on hybrid validation; 0 with a note without its positives)."""
+    if not cfg.calibrate_offset:
+        return 0.0
+    if evaluate({"offset": 0.0}) is None:
+        rec["notes"].append("no hybrid-validation positives: cold/warm offset left at 0")
+        return 0.0
+    pt, rows = _offset_search(cfg.calibrate_offset, cfg.calibrate_extend, evaluate)
+    rec["offsets"] = [{**p, "value": v} for p, v in rows]
+    return pt["offset"]
+
+
+def _offset_search(grid: Sequence[float], extend: int, evaluate: Callable[[dict], float | None]):
+    """The best offset of ``grid``, then, while the best is at an edge, one more offset beyond that edge
+    (twice as far from 0; 1 past an edge at 0), at most ``extend`` times, stopping at the first that is
+    not strictly better. Returns the best point and every ``(point, value)`` tried, in order."""
+    rows = [({"offset": float(d)}, evaluate({"offset": float(d)})) for d in grid]
+
+    def key(r):
+        return float("-inf") if r[1] is None else r[1]
+
+    for _ in range(extend):
+        best = max(rows, key=key)
+        tried = [p["offset"] for p, _ in rows]
+        d = best[0]["offset"]
+        if d not in (min(tried), max(tried)) or len(tried) < 2:
+            break
+        nxt = d * 2.0 if d != 0.0 else (-1.0 if d == min(tried) else 1.0)
+        rows.append(({"offset": nxt}, evaluate({"offset": nxt})))
+        if key(rows[-1]) <= key(best):
+            break
+    return max(rows, key=key)[0], rows
+
+
 def _cold_search(points: list[dict], shares: list[float], refit: Callable[[float], None],
                  evaluate: Callable[[dict], float | None], rec: dict[str, Any]) -> tuple[dict, float]:
     """The best cold grid point, over each text share of ``shares`` (refitted in turn; none = the
@@ -201,14 +255,13 @@ def calibrate(model, cfg: TrainConfig, validator: Validator) -> dict[str, Any]:
         rec["grid"] += [{**({"text_weight": rec["text_weight"]} if shares else {}), **p, "value": x} for p, x in rows]
         if pt is not None and v is not None and v > best_v:
             best_v, best_pt = v, pt
+    grids = {"transfer": transfers, "profile": cfg.calibrate_profile, "prior": cfg.calibrate_prior,
+             "walk": cfg.calibrate_walk if best_pt["walk"] > 0 else []}
+    best_pt, best_v = _extend_edges(best_pt, best_v, grids, cfg.calibrate_extend, value("cold"),
+                                    rec["grid"], {"text_weight": rec["text_weight"]} if shares else {})
+    rec["profile_spread"] = s_p  # of the chosen share (the ablation rows read it)
     w.update(best_pt)
-    if cfg.calibrate_offset and value("hybrid")({"offset": 0.0}) is not None:
-        (pt, _), rows = _best([{"offset": d} for d in cfg.calibrate_offset], value("hybrid"))
-        rec["offsets"] = [{**p, "value": v} for p, v in rows]
-        w.update(pt)
-    elif cfg.calibrate_offset:
-        rec["notes"].append("no hybrid-validation positives: cold/warm offset left at 0")
-        w["offset"] = 0.0
+    w["offset"] = _choose_offset(cfg, value("hybrid"), rec)
     apply()
     rec.update({"chosen": dict(w), "cold_val": {"gnn_only": base, "calibrated": best_v}, "weights": _weights(model)})
     return rec

@@ -72,6 +72,7 @@ class TrainConfig(StrictConfig):
     walk_patience: int = opt(3, help="Learned content walk: validations without improvement before stopping.")
     calibrate_warm_gnn: list[float] = opt([0.0, 0.25, 0.5, 1.0], help="Calibration grid of the GNN's weight next to the backbone on warm items (relative), chosen on warm validation.")
     calibrate_offset: list[float] = opt([-3.0, -2.0, -1.0, -0.5, 0.0, 0.5, 1.0, 2.0, 3.0], help="Calibration grid of the cold-item score offset in hybrid lists (units of the GNN score spread); empty = no offset.")
+    calibrate_extend: int = opt(5, help="When a calibrated value is best at the edge of its grid (a cold-term weight at its grid's largest value, the hybrid offset at either end), try up to this many further values beyond it (each twice as far from 0 as the last), stopping at the first that is not better: a data set whose GNN cold view is weak can need content weights, and offsets, far outside the grids. 0 = the grids alone.")
     warm_refine_patience: int = opt(2, help="Warm refinement stops after this many epochs without warm-validation improvement.")
     # --- self-supervised / auxiliary objectives (issue 8); their weights are in loss_weights (see its help)
     modality_dropout: float = opt(0.0, help="Training-time probability of dropping each present modality of each item in the forward pass (an item keeps >= 1).")
