@@ -181,6 +181,24 @@ def test_content_text_weight_reweights_the_content_terms_and_serving_follows(dat
     m.content_scores.set_weights(0.0, 0.0, 0.0)
 
 
+def test_serving_space_leaves_out_the_content_columns_no_user_reads(data, models):
+    m, users = models[0], torch.arange(data.num_users)
+    dims = m.modality_dims
+    full = 2 * MC.dim + m.backbone.dim
+    m.set_content_text_weight(1.0)  # image's share 0: its columns are zero in every profile
+    m.content_scores.set_weights(0.7, 0.3, -0.2)
+    cols = m.content_scores.serving_columns()
+    assert int(cols.sum()) == dims["text"] < m.content_scores.item_vec.shape[1]
+    u, i = m.serving_embeddings()
+    assert u.shape[1] == i.shape[1] == full + dims["text"] + 1
+    _assert_serving_reproduces(m, data, m.score(users))  # exact, new items included
+    m.content_scores.set_weights(0.0, 0.3, -0.2)  # the content walk off: no content column at all
+    assert m.serving_embeddings()[0].shape[1] == full + 1
+    _assert_serving_reproduces(m, data, m.score(users))
+    m.set_content_text_weight(None)
+    m.content_scores.set_weights(0.0, 0.0, 0.0)
+
+
 def test_calibration_chooses_the_text_share_on_cold_validation(data, tmp_path):
     from graphrec.training import load_checkpoint
 

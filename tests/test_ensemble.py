@@ -32,7 +32,7 @@ def test_score_is_the_mean_and_serving_reproduces_it(members):
     torch.testing.assert_close(ens.score(users), mean)
     assert not torch.allclose(ms[0].score(users), ms[1].score(users))  # the seeds really differ
     u, i = ens.serving_embeddings()
-    width = 2 * (2 * MC.dim + ms[0].backbone.dim) + ms[0].content_scores.item_vec.shape[1] + 1  # per member: cosines + backbone; one content block
+    width = 2 * (2 * MC.dim + ms[0].backbone.dim) + int(ms[0].content_scores.serving_columns().sum()) + 1  # per member: cosines + backbone; one content block
     assert u.shape == (data.num_users, width) and i.shape == (data.num_items, width)
     torch.testing.assert_close(u @ i.T, mean, rtol=1e-5, atol=1e-5)
 

@@ -159,7 +159,7 @@ def test_added_items_follow_a_switch_to_the_ensemble(trained, tmp_path):
     rec = Recommender(ens, base, df, enc_cfg, tmp / "features", tmp_path / "serve")
     rec._load_added()  # persisted by the single model: re-embedded in the ensemble's space
     pos = [rec.index.position("new_" + c) for c in cold]
-    assert None not in pos and rec.index.emb.shape[1] == 2 * (2 * 16 + model.backbone.dim) + model.content_scores.item_vec.shape[1] + 1
+    assert None not in pos and rec.index.emb.shape[1] == 2 * (2 * 16 + model.backbone.dim) + int(model.content_scores.serving_columns().sum()) + 1
     users = torch.arange(model.num_users)
     full = ens.score(users)[:, [model.item_ids.index(c) for c in cold]]
     torch.testing.assert_close(rec.user_emb[users] @ rec.index.emb[pos].T, full, rtol=1e-5, atol=1e-5)

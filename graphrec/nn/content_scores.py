@@ -96,11 +96,22 @@ class ContentScores(nn.Module):
         """Unweighted content-walk scores (calibration). (B,) -> (B, I)"""
         return self.profile[users] @ self.item_vec.T
 
+    def serving_columns(self) -> torch.Tensor:
+        """The content columns some user's side reads (``profile_weight * profile`` nonzero somewhere).
+
+        The others add 0 to every score, a new item's included (the profiles are sums of catalogue
+        vectors: a modality with share 0, or the whole term at weight 0), so the serving space
+        leaves them out. (D,) bool"""
+        return (self.profile_weight * self.profile).abs().amax(0) > 0
+
     def serving_users(self) -> torch.Tensor:
-        """User side of the inner-product space: ``[profile_weight * profile, 1]``. (U, D + 1)"""
+        """User side of the inner-product space: ``[profile_weight * profile, 1]`` on the serving
+        columns. (U, D' + 1), ``D'`` = :meth:`serving_columns`' count"""
         ones = torch.ones(self.profile.shape[0], 1, device=self.profile.device)
-        return torch.cat([self.profile_weight * self.profile, ones], 1)
+        return torch.cat([(self.profile_weight * self.profile)[:, self.serving_columns()], ones], 1)
 
     def serving_items(self, item_vec: torch.Tensor, prior: torch.Tensor) -> torch.Tensor:
-        """Item side for cold items: ``[x_i, prior_weight * prior_i + cold_offset]``. (N, D + 1)"""
-        return torch.cat([item_vec.float(), (self.prior_weight * prior + self.cold_offset).unsqueeze(1)], 1)
+        """Item side for cold items: ``[x_i, prior_weight * prior_i + cold_offset]`` on the serving
+        columns. (N, D) -> (N, D' + 1)"""
+        return torch.cat([item_vec.float()[:, self.serving_columns()],
+                          (self.prior_weight * prior + self.cold_offset).unsqueeze(1)], 1)

@@ -69,8 +69,8 @@ class GraphRecEnsemble:
         their content terms share one content block (the members see the same train data and
         features), with the members' mean weights on the user side and mean prior/offset on the
         item side; each member's learned walk (trained apart) keeps its own block. Members whose
-        calibrations chose different text shares have different content vectors: then every
-        member keeps its whole space (concatenated, users divided by the number of members).
+        calibrations chose different text shares have different content vectors (or, with a content
+        walk weight 0 in some, different serving columns): then every member keeps its whole space (concatenated, users divided by the number of members).
         """
         parts = [m.serving_embeddings() for m in self.members]
         M = len(parts)
@@ -83,11 +83,13 @@ class GraphRecEnsemble:
     def _split(self) -> tuple[int, int]:
         """Columns of a member's serving vectors: ``[:d2]`` its own (cosines, backbone), ``[d2:d2 + c]`` the
         content block all members share (``c = 0`` when their content vectors differ), ``[d2 + c:]`` its
-        own again (its learned walk, when active)."""
+        own again (its learned walk, when active). Shared only when the members' content vectors and
+        serving columns are the same."""
         m = self.members[0]
-        vec = m.content_scores.item_vec
-        same = all(torch.equal(o.content_scores.item_vec, vec) for o in self.members[1:])
-        return 2 * m.dim + m.backbone.dim, vec.shape[1] + 1 if same else 0
+        vec, cols = m.content_scores.item_vec, m.content_scores.serving_columns()
+        same = all(torch.equal(o.content_scores.item_vec, vec) and torch.equal(o.content_scores.serving_columns(), cols)
+                   for o in self.members[1:])
+        return 2 * m.dim + m.backbone.dim, int(cols.sum()) + 1 if same else 0
 
     def _own(self, t: torch.Tensor) -> torch.Tensor:
         d2, c = self._split()

@@ -17,9 +17,11 @@ def serving_embeddings(model) -> tuple[torch.Tensor, torch.Tensor]:
     w_t * transfer_i, x_i, w_b * prior_i + offset]`` and warm items ``[0, v_i, b_i, 0, 0]``, so
     one dot product gives each item the score of its own space. With an active learned walk,
     users add ``w_l * [walk user side, 1]``, cold items ``[walk item side, walk bias]`` and warm
-    items zeros (k + 1 more columns). New items: :func:`serving_items`.
+    items zeros (k + 1 more columns). Content columns no user reads (a modality with share 0, the
+    content walk at weight 0) are left out: ``D'`` of the ``D`` (``ContentScores.serving_columns``).
+    New items: :func:`serving_items`.
 
-    Shapes: ``(U, 2d + d_b + D + 1 [+ k + 1]), (I, ...)``
+    Shapes: ``(U, 2d + d_b + D' + 1 [+ k + 1]), (I, ...)``
     """
     u, i = model.embeddings()
     warm = model.warm.unsqueeze(-1)
@@ -49,7 +51,7 @@ def serving_items(model, features: dict[str, tuple[torch.Tensor, torch.Tensor]])
     """Brand-new items in the space of :func:`serving_embeddings` (exactly as cold catalogue items).
 
     Shapes:
-        features[m]: (x (N, D_m), mask (N,)) -> (N, 2d + d_b + D + 1 [+ k + 1])
+        features[m]: (x (N, D_m), mask (N,)) -> (N, 2d + d_b + D' + 1 [+ k + 1])
     """
     cold = model.embed_items(features)
     vec, cvec = model._knn_vectors(features), model._content_vectors(features)
