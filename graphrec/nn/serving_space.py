@@ -62,3 +62,38 @@ def serving_items(model, features: dict[str, tuple[torch.Tensor, torch.Tensor]])
         transfer = torch.zeros(cold.shape[0], bb.dim, device=cold.device)
     out = [cold, torch.zeros_like(cold), transfer, cs.serving_items(cvec, cs.item_prior(cvec))]
     return torch.cat(out + ([model.walk.serving_items(walk_vectors(model, features))] if _walk_on(model) else []), 1)
+
+
+def serving_width(model) -> int:
+    """Columns of :func:`serving_embeddings` (without computing it)."""
+    walk = model.walk.dim + 1 if _walk_on(model) else 0
+    return 2 * model.dim + model.backbone.dim + int(model.content_scores.serving_columns().sum()) + 1 + walk
+
+
+def serving_blocks(model) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+    """The column blocks of the serving space and which items use which (a GraphRec or an ensemble).
+
+    Warm items use only their item vectors and backbone vectors (``[d, 2d + d_b)`` of each member's
+    own columns); cold and new items every column but the warm item vectors (``[d, 2d)``).
+    :class:`~graphrec.serve.blocks.BlockedIndex` searches each group in its own columns.
+
+    Returns:
+        ``{"warm": cols, "cold": cols}`` (LongTensors), and the warm mask of the catalogue (I,).
+    """
+    members = list(getattr(model, "members", [model]))
+    first = members[0]
+    d, d2 = first.dim, 2 * first.dim + first.backbone.dim
+    if len(members) == 1:
+        owns, shared = [serving_width(first)], 0
+    else:  # the ensemble's layout (GraphRecEnsemble._split): each member's own columns, then the shared block
+        _, c = model._split()
+        owns, shared = [serving_width(m) - c for m in members], c
+    width = sum(owns) + shared
+    warm_cols, warm_only = torch.zeros(width, dtype=torch.bool), torch.zeros(width, dtype=torch.bool)
+    o = 0
+    for w in owns:
+        warm_cols[o + d:o + d2] = True
+        warm_only[o + d:o + 2 * d] = True
+        o += w
+    return ({"warm": warm_cols.nonzero().flatten(), "cold": (~warm_only).nonzero().flatten()},
+            first.warm.detach().cpu())

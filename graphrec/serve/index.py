@@ -91,6 +91,11 @@ class ItemIndex:
     def __len__(self) -> int:
         return len(self.item_ids)
 
+    @property
+    def width(self) -> int:
+        """Columns of the item vectors."""
+        return self.emb.shape[1]
+
     def position(self, item_id: str) -> int | None:
         return self._pos.get(item_id)
 

@@ -16,6 +16,7 @@ import torch
 
 from graphrec.data.report import DataError
 from graphrec.paths import ModelPaths, RunPaths, ServePaths
+from graphrec.serve.blocks import make_index
 from graphrec.serve.index import ANN_MIN_ITEMS, ItemIndex
 
 NEW_ITEM_COLUMNS = ("item_id",)
@@ -60,8 +61,8 @@ class Recommender:
         users, item_emb = users.cpu(), item_emb.cpu()
         self.user_emb = users
         self.user_pos = {u: i for i, u in enumerate(model.user_ids)}
-        self.index = ItemIndex(list(model.item_ids), item_emb, backend=backend, ann_min_items=ann_min_items,
-                               cache_dir=Path(serve_dir) / "index" if serve_dir is not None else None)
+        self.index = make_index(model, list(model.item_ids), item_emb, backend=backend, ann_min_items=ann_min_items,
+                                cache_dir=Path(serve_dir) / "index" if serve_dir is not None else None)
         self.items = items.astype({"item_id": str}).drop_duplicates("item_id").set_index("item_id", drop=False)
         self._history = self._positions(history)
         self._seen = self._history if seen is None else self._positions(pd.concat([history[["user_id", "item_id"]],
@@ -149,7 +150,7 @@ class Recommender:
     def _space(self) -> str:
         """Identifies the serving space the added items' vectors live in (model kind, width)."""
         kind = f"ensemble{len(self.model.members)}" if hasattr(self.model, "members") else "single"
-        return f"{kind}:{self.index.emb.shape[1]}:{sorted(getattr(self.model, 'fingerprints', {}).items())}"
+        return f"{kind}:{self.index.width}:{sorted(getattr(self.model, 'fingerprints', {}).items())}"
 
     # ------------------------------------------------------------------ recommend
     def recommend(self, user_ids: list[str] | str, k: int = 10, exclude_seen: bool = True,
@@ -243,8 +244,8 @@ class Recommender:
         inputs = {m: (feats[m].x.to(self.device), feats[m].mask.to(self.device)) for m in self.model.modalities}
         embed = getattr(self.model, "serving_items", None) or self.model.embed_items
         emb = embed(inputs).cpu()  # the serving space of a cold catalogue item
-        if emb.shape[1] != self.index.emb.shape[1]:
-            raise RuntimeError(f"new items embed to width {emb.shape[1]}, the serving index has {self.index.emb.shape[1]}")
+        if emb.shape[1] != self.index.width:
+            raise RuntimeError(f"new items embed to width {emb.shape[1]}, the serving index has {self.index.width}")
         self.index.add(table["item_id"].tolist(), emb)
         self.items = pd.concat([self.items, table.set_index("item_id", drop=False)])
         if persist and self.serve_dir is not None:

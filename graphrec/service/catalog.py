@@ -301,7 +301,7 @@ class Catalog:
                 "modalities": list(getattr(m, "modalities", [])), "fingerprints": dict(getattr(m, "fingerprints", {})),
                 "users": len(self.rec.user_pos), "items": len(self.rec.index), "catalogue_items": self.n_catalogue,
                 "added_items": len(self.rec.index) - self.n_catalogue, "warm_items": len(self.warm),
-                "dim": int(self.rec.index.emb.shape[1]), "backend": self.rec.index.backend,
+                "dim": int(self.rec.index.width), "backend": self.rec.index.backend,
                 "text_template": self.template, "item_fields": self.item_fields()}
 
 

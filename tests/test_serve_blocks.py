@@ -1,0 +1,76 @@
+"""BlockedIndex: warm and cold items searched in their own columns give the full index's results."""
+
+import pytest
+import torch
+
+from graphrec.serve.blocks import BlockedIndex
+from graphrec.serve.index import ItemIndex
+
+
+def catalogue(n_warm=300, n_cold=80, width=40, seed=0):
+    """Warm rows use columns 10-19 and 20-29, cold rows 0-9 and 20-39 (GraphRec's layout, small)."""
+    g = torch.Generator().manual_seed(seed)
+    warm_cols, cold_cols = torch.arange(10, 30), torch.cat([torch.arange(0, 10), torch.arange(20, 40)])
+    emb = torch.zeros(n_warm + n_cold, width)
+    emb[:n_warm, warm_cols] = torch.randn(n_warm, 20, generator=g)
+    emb[n_warm:, cold_cols] = torch.randn(n_cold, 30, generator=g)
+    perm = torch.randperm(n_warm + n_cold, generator=g)  # warm and cold interleaved in the catalogue
+    names = ["warm"] * n_warm + ["cold"] * n_cold
+    ids = [f"i{j}" for j in range(len(perm))]
+    q = torch.randn(7, width, generator=g)
+    return ids, emb[perm], [names[p] for p in perm.tolist()], {"warm": warm_cols, "cold": cold_cols}, q
+
+
+def test_blocked_search_equals_the_full_index_with_exclusions_and_padding():
+    ids, emb, names, blocks, q = catalogue()
+    full, blk = ItemIndex(ids, emb), BlockedIndex(ids, emb, blocks, names, "cold")
+    ex = [list(range(0, 380, 3)), [], [5], list(range(370)), [], [1, 2, 3], []]
+    for k in (1, 20, 400):
+        s1, p1 = full.search(q, k, ex)
+        s2, p2 = blk.search(q, k, ex)
+        assert torch.equal(p1, p2)
+        torch.testing.assert_close(s1, s2)
+    assert (p2[3, 10:] == -1).all()  # 370 of 380 excluded: padded
+    torch.testing.assert_close(blk.emb, emb)
+    assert blk.position("i7") == 7 and len(blk) == 380 and blk.width == 40
+
+
+def test_added_items_join_the_cold_block_and_are_searched_exactly():
+    ids, emb, names, blocks, q = catalogue()
+    new = torch.zeros(5, 40)
+    new[:, blocks["cold"]] = 3.0 * torch.randn(5, 30, generator=torch.Generator().manual_seed(1))
+    full, blk = ItemIndex(ids, emb), BlockedIndex(ids, emb, blocks, names, "cold")
+    full.add([f"n{j}" for j in range(5)], new)
+    blk.add([f"n{j}" for j in range(5)], new)
+    s1, p1 = full.search(q, 30, [[380, 1]] * 7)
+    s2, p2 = blk.search(q, 30, [[380, 1]] * 7)
+    assert torch.equal(p1, p2) and blk.position("n4") == 384 and (p2 != 380).all()
+    torch.testing.assert_close(blk.emb, full.emb)
+    with pytest.raises(ValueError, match="already in the index"):
+        blk.add(["n0"], new[:1])
+    bad = torch.ones(1, 40)  # nonzero in the warm-only columns: it would lose score in the cold block
+    with pytest.raises(ValueError, match="row 0 of block 'cold' has nonzero values outside"):
+        blk.add(["n9"], bad)
+    with pytest.raises(ValueError, match="block 'hot'"):
+        blk.add(["n9"], new[:1], block="hot")
+
+
+def test_each_block_chooses_its_backend_by_its_own_size():
+    pytest.importorskip("faiss")
+    ids, emb, names, blocks, q = catalogue(n_warm=300, n_cold=40)
+    blk = BlockedIndex(ids, emb, blocks, names, "cold", backend="auto", ann_min_items=100)
+    assert blk.active_backend == "warm=faiss-hnsw32,cold=exact"
+    flat = BlockedIndex(ids, emb, blocks, names, "cold", backend="faiss")  # exact IndexFlatIP per block
+    s1, p1 = ItemIndex(ids, emb).search(q, 20, [[0, 1, 2]] * 7)
+    s2, p2 = flat.search(q, 20, [[0, 1, 2]] * 7)
+    assert torch.equal(p1, p2)
+    torch.testing.assert_close(s1, s2, rtol=1e-5, atol=1e-5)
+
+
+def test_bad_block_names_are_reported():
+    ids, emb, names, blocks, _ = catalogue(n_warm=5, n_cold=3)
+    with pytest.raises(ValueError, match="block 'hot' is not one of"):
+        BlockedIndex(ids, emb, blocks, ["hot"] + names[1:], "cold")
+    emb[0] = 1.0
+    with pytest.raises(ValueError, match="nonzero values outside"):
+        BlockedIndex(ids, emb, blocks, names, "cold")
