@@ -223,3 +223,15 @@ def test_ensemble_of_members_with_different_text_shares_still_serves_exactly(dat
     b.content_scores.set_weights(0.4, 0.2, -0.1)
     ens = GraphRecEnsemble([a, b])
     assert_serving_reproduces(ens, data, ens.score(torch.arange(data.num_users)), MC.modalities)
+
+
+def test_calibration_term_scores_include_the_walk_on_cold_columns_only(data, trained):
+    from graphrec.recipes.calibrate import TermScores
+
+    m = trained[0][0]
+    old = _with_walk_weight(m, 0.8)
+    terms = TermScores(m)
+    assert terms.walk_scores.shape == (data.num_users, int((~m.warm).sum()))  # cold columns only
+    users = torch.arange(data.num_users)
+    torch.testing.assert_close(terms.score(users), m.score(users), rtol=1e-5, atol=1e-5)
+    _with_walk_weight(m, old)

@@ -59,8 +59,11 @@ class TermScores:
     """The model's score from precomputed term matrices, with whatever weights the model holds now.
 
     Calibration evaluates ~100 weightings; recomputing the content walk (users x D x items) for
-    each would dominate, so every term is computed once and the weighted sum is formed per call.
-    ``score`` equals ``model.score`` for the model's current weights (tested).
+    each would dominate, so the cold-item terms (content walk, CF transfer, learned walk) are
+    computed once, on the non-warm columns only (the only ones they touch), and the weighted sum
+    is formed per call; the GNN and backbone dot products (width d) are recomputed per batch. Memory:
+    three (U, I - S) matrices, not (U, I) ones. ``score`` equals ``model.score`` for the model's
+    current weights (tested).
 
     Shapes:
         score: users (B,) -> (B, I)
@@ -71,37 +74,35 @@ class TermScores:
     @torch.no_grad()
     def __init__(self, model, batch: int = 2048) -> None:
         self.model, self.content_scores, self.backbone = model, model.content_scores, model.backbone
-        u, i = model.embeddings()
-        users = torch.arange(model.num_users, device=u.device)
-        w = model.warm_index
-        self.warm, self.cold = model.warm, ~model.warm
-        cs, bb = model.content_scores, model.backbone
-        self.base = u @ i.T  # (U, I) GNN cosine
-        for s in range(0, model.num_users, batch):
-            b = users[s:s + batch]
-            wu = model.warm_user_vectors(b) if bool(model.warm_user_residual.any()) else u[b]
-            self.base[b.unsqueeze(1), w.unsqueeze(0)] = wu @ i[w].T
-        self.profile = torch.cat([cs.profile_scores(users[s:s + batch]) for s in range(0, model.num_users, batch)])
-        self.prior = cs.prior
-        self.transfer = bb.user @ bb.transfer_items().T if bb.ready else None  # (U, I)
-        self.bb_warm = bb.user @ bb.item[w].T if bb.ready else None  # (U, S)
+        self.u, self.i = model.embeddings()
+        users = torch.arange(model.num_users, device=self.u.device)
+        self.w, self.c = model.warm_index, torch.nonzero(~model.warm).flatten()  # (S,), (C,)
+        self.warm_users = (torch.cat([model.warm_user_vectors(users[s:s + batch]) for s in range(0, model.num_users, batch)])
+                           if bool(model.warm_user_residual.any()) else self.u)
+        cs, bb, c = model.content_scores, model.backbone, self.c
+
+        def cold_cols(f) -> torch.Tensor:  # (U, C) of a (B,) -> (B, I) term
+            return torch.cat([f(users[s:s + batch])[:, c] for s in range(0, model.num_users, batch)])
+
+        self.profile = cold_cols(cs.profile_scores)
+        self.transfer = cold_cols(bb.transfer_scores) if bb.ready else None
         self.walk = model.walk if _has_walk(model) else None
-        self.walk_scores = torch.cat([self.walk.scores(users[s:s + batch]) for s in range(0, model.num_users, batch)]
-                                     ) if self.walk is not None else None  # (U, I)
+        self.walk_scores = cold_cols(self.walk.scores) if self.walk is not None else None
 
     @torch.no_grad()
     def score(self, users: torch.Tensor) -> torch.Tensor:
-        cs, bb = self.content_scores, self.backbone
-        s = self.base[users].clone()
-        cold = s + cs.profile_weight * self.profile[users] + (cs.prior_weight * self.prior + cs.cold_offset).unsqueeze(0)
+        cs, bb, c, w = self.content_scores, self.backbone, self.c, self.w
+        s = self.u[users] @ self.i.T  # (B, I) GNN cosine
+        cold = s[:, c] + cs.profile_weight * self.profile[users] + (cs.prior_weight * cs.prior[c] + cs.cold_offset).unsqueeze(0)
         if self.transfer is not None:
             cold = cold + bb.transfer_weight * self.transfer[users]
         if self.walk is not None:
             cold = cold + self.walk.weight * self.walk_scores[users]
-        s = torch.where(self.cold.unsqueeze(0), cold, s)
-        if self.bb_warm is not None:
-            w = self.model.warm_index
-            s[:, w] = bb.warm_gnn_weight * s[:, w] + self.bb_warm[users]
+        s[:, c] = cold
+        sw = self.warm_users[users] @ self.i[w].T  # (B, S)
+        if bb.ready:
+            sw = bb.warm_gnn_weight * sw + bb.user[users] @ bb.item[w].T
+        s[:, w] = sw
         return s
 
 
