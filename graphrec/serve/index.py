@@ -17,6 +17,9 @@ ms p50. The price is the build: 342 s (128) and 373 s (384) for 1M items, paid o
 (``build()`` pays it up front). With ``cache_dir`` (the Recommender passes ``<serve_dir>/index``) a
 built HNSW graph is written there, keyed by a hash of the embeddings and the graph parameters, and
 read back instead of rebuilt by the next process serving the same embeddings.
+
+A GraphRec model's serving index is a :class:`~graphrec.serve.blocks.BlockedIndex`: one
+``ItemIndex`` per column block (warm items, cold and new items), each choosing by its own size.
 """
 
 from __future__ import annotations
