@@ -53,6 +53,7 @@ class BlockedIndex:
         self._block_of: list[tuple[str, int]] = []  # global position -> (block, local position)
         self._glob = {b: [] for b in blocks}  # block -> global positions of its items, in local order
         self._emb = None
+        self._glob_t: dict[str, torch.Tensor] = {}
         names = list(item_blocks)
         self.parts: dict[str, ItemIndex] = {}
         for b, cols in self.blocks.items():
@@ -105,7 +106,7 @@ class BlockedIndex:
             out = torch.zeros(len(self), self.width)
             for b, part in self.parts.items():
                 if self._glob[b]:
-                    out[torch.tensor(self._glob[b])[:, None], self.blocks[b][None, :]] = part.emb
+                    out[self._glob_tensor(b)[:, None], self.blocks[b][None, :]] = part.emb
             self._emb = out
         return self._emb
 
@@ -125,6 +126,14 @@ class BlockedIndex:
         for j, iid in enumerate(item_ids):
             self._register(iid, block, start + j)
         self._emb = None
+
+    def _glob_tensor(self, block: str) -> torch.Tensor:
+        """Global positions of ``block``'s items as a tensor (cached until the block grows: a search must
+        not convert a million-element list per query)."""
+        t = self._glob_t.get(block)
+        if t is None or len(t) != len(self._glob[block]):
+            t = self._glob_t[block] = torch.tensor(self._glob[block], dtype=torch.long)
+        return t
 
     def build(self) -> "BlockedIndex":
         for p in self.parts.values():
@@ -148,7 +157,7 @@ class BlockedIndex:
             if not len(part):
                 continue
             s, p = part.search(queries[:, self.blocks[b]], k, local_ex[b] if exclude else None)
-            glob = torch.tensor(self._glob[b], dtype=torch.long)
+            glob = self._glob_tensor(b)
             scores.append(s)
             pos.append(torch.where(p >= 0, glob[p.clamp_min(0)], torch.full_like(p, -1)))
         if not scores:
