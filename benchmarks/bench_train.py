@@ -14,7 +14,7 @@ GraphRec's whole training also fits its collaborative backbone (a LightGCN, the 
 the LightGCN row) and a calibration on validation; those are reported by ``graphrec train``.
 
 Item features: ``--features store`` reads ``<run>/features`` with :func:`graphrec.encoders.encode_items`
-(cache only); ``random`` uses random matrices with the default encoders' sizes (384 text,
+(cache only); ``random`` uses random matrices with the default encoders' sizes (768 text,
 1280 image; speed does not depend on the values); ``auto`` = store if present else random.
 
 Run:
@@ -59,7 +59,7 @@ def _load(args):
         g = torch.Generator().manual_seed(0)
         ids = [str(i) for i in items["item_id"]]
         feats = {n: ItemFeatures(n, ids, torch.randn(len(ids), d, generator=g), torch.ones(len(ids), dtype=torch.bool), f"random-{d}")
-                 for n, d in (("text", 384), ("image", 1280))}
+                 for n, d in (("text", 768), ("image", 1280))}
     return load_recdata(run / "prepared", run / "split", feats), source
 
 

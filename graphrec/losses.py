@@ -35,8 +35,38 @@ def bpr_loss(pos: torch.Tensor, neg: torch.Tensor, neg_mask: torch.Tensor | None
     return (loss * w).sum() / w.sum().clamp_min(1.0)
 
 
+class _SampledSoftmax(torch.autograd.Function):
+    """``mean_b(logsumexp([pos_b, neg_b + bias_b]) - pos_b)`` with a hand-written backward.
+
+    Same function as ``-log_softmax(cat([pos, neg + bias]), 1)[:, 0].mean()``, in fewer passes over
+    the (B, N) scores: no concatenated (B, 1 + N) copy, no zero-filled gradient of the selected
+    column; the forward keeps the negatives' softmax, whose scaled copy is their gradient. Computed
+    in float32 whatever the input dtype (as autocast runs ``log_softmax``); gradients are returned
+    in the inputs' dtypes.
+    """
+
+    @staticmethod
+    def forward(ctx, pos, neg, bias):
+        t = neg.float() + bias if bias is not None else neg.float().clone()
+        p = pos.float()
+        m = torch.maximum(t.amax(1), p)  # row max: exp never overflows; a fully masked row keeps m = pos
+        t.sub_(m[:, None]).exp_()
+        e_pos = (p - m).exp_()
+        z = t.sum(1).add_(e_pos)
+        t.div_(z[:, None])  # softmax of the negatives
+        ctx.save_for_backward(t, e_pos.div_(z))
+        ctx.dtypes = (pos.dtype, neg.dtype)
+        return z.log_().add_(m).sub_(p).mean()
+
+    @staticmethod
+    def backward(ctx, grad):
+        p_neg, p_pos = ctx.saved_tensors
+        s = grad / p_neg.shape[0]
+        return (p_pos - 1.0).mul_(s).to(ctx.dtypes[0]), (p_neg * s).to(ctx.dtypes[1]), None
+
+
 def sampled_softmax_loss(pos: torch.Tensor, neg: torch.Tensor, temperature: float = 1.0,
-                         neg_mask: torch.Tensor | None = None) -> torch.Tensor:
+                         neg_mask: torch.Tensor | None = None, bias: torch.Tensor | None = None) -> torch.Tensor:
     """Cross-entropy of the positive against sampled negatives: ``-log softmax([pos, neg] / T)[0]``.
 
     Args:
@@ -44,16 +74,18 @@ def sampled_softmax_loss(pos: torch.Tensor, neg: torch.Tensor, temperature: floa
         neg: negative scores.
         temperature: logits are divided by it.
         neg_mask: optional bool, False where a "negative" must be ignored (a train positive).
+        bias: optional additive mask (:func:`mask_bias`), added to ``neg / T``; several terms of a
+            batch can share it (an alternative to ``neg_mask``).
 
     Shapes:
-        pos: (B,), neg: (B, N), neg_mask: (B, N) -> scalar
+        pos: (B,), neg: (B, N), neg_mask / bias: (B, N) -> scalar
     """
     if neg_mask is not None:
-        neg = neg.masked_fill(~neg_mask, float("-inf"))
-    logits = torch.cat([pos.unsqueeze(1), neg], 1)  # (B, 1 + N)
+        mb = mask_bias(neg_mask)
+        bias = mb if bias is None else bias + mb
     if temperature != 1.0:
-        logits = logits / temperature
-    return -torch.log_softmax(logits, 1)[:, 0].mean()
+        pos, neg = pos / temperature, neg / temperature
+    return _SampledSoftmax.apply(pos, neg, bias)
 
 
 def multinomial_loss(logits: torch.Tensor, target: torch.Tensor, exclude: torch.Tensor | None = None) -> torch.Tensor:
@@ -83,6 +115,37 @@ def mask_bias(neg_mask: torch.Tensor, dtype: torch.dtype = torch.float32) -> tor
     return torch.zeros(neg_mask.shape, dtype=dtype, device=neg_mask.device).masked_fill_(~neg_mask, float("-inf"))
 
 
+class _SymmetricCE(torch.autograd.Function):
+    """``-(mean diag log_softmax(L, 1) + mean diag log_softmax(L, 0)) / 2`` with a hand-written backward.
+
+    The gradient is ``(softmax(L, 1) + softmax(L, 0) - 2 I) / 2N``: the forward builds it in place
+    of the two softmaxes and keeps only it (no log-softmax backward, no zero-filled diagonal
+    gradients). Float32 whatever the input dtype; the gradient is returned in the input's dtype.
+    """
+
+    @staticmethod
+    def forward(ctx, logits):
+        x = logits.float()
+        n = x.shape[0]
+        mr, mc = x.amax(1, keepdim=True), x.amax(0, keepdim=True)
+        r = (x - mr).exp_()
+        zr = r.sum(1, keepdim=True)
+        c = (x - mc).exp_()
+        zc = c.sum(0, keepdim=True)
+        d = x.diagonal()
+        loss = 0.5 * ((zr.log().add_(mr).squeeze(1) - d).mean() + (zc.log().add_(mc).squeeze(0) - d).mean())
+        g = r.div_(zr).add_(c.div_(zc))
+        g.diagonal().sub_(2.0)
+        ctx.save_for_backward(g.mul_(0.5 / n))
+        ctx.dtype = logits.dtype
+        return loss
+
+    @staticmethod
+    def backward(ctx, grad):
+        (g,) = ctx.saved_tensors
+        return (g * grad).to(ctx.dtype)
+
+
 def info_nce(a: torch.Tensor, b: torch.Tensor, logit_scale: torch.Tensor) -> torch.Tensor:
     """Symmetric InfoNCE between paired rows of ``a`` and ``b`` (other rows are negatives).
 
@@ -95,10 +158,7 @@ def info_nce(a: torch.Tensor, b: torch.Tensor, logit_scale: torch.Tensor) -> tor
         return a.sum() * 0.0 + b.sum() * 0.0
     a = F.normalize(a, dim=-1)
     b = F.normalize(b, dim=-1)
-    logits = (logit_scale * a) @ b.T  # (N, N)
-    # cross-entropy of rows (a -> b) and of columns (b -> a); log_softmax over dim 0 rather than
-    # over ``logits.T`` keeps the backward's two gradients contiguous
-    return -0.5 * (logits.log_softmax(1).diagonal().mean() + logits.log_softmax(0).diagonal().mean())
+    return _SymmetricCE.apply((logit_scale * a) @ b.T)  # cross-entropy of rows (a -> b) and of columns (b -> a)
 
 
 def l2_reg(*tensors: torch.Tensor) -> torch.Tensor:

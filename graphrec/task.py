@@ -112,7 +112,7 @@ class GraphRecTask(nn.Module):
         s_neg = u @ neg.T if neg.dim() == 2 else torch.einsum("bd,bnd->bn", u, neg)
         if self.cfg.rec_loss == "bpr":
             return bpr_loss(s_pos, s_neg, valid)
-        return sampled_softmax_loss(s_pos, s_neg if bias is None else s_neg + bias)
+        return sampled_softmax_loss(s_pos, s_neg, bias=bias)
 
     def forward(self, users: torch.Tensor, pos: torch.Tensor, neg: torch.Tensor,
                 neg_valid: torch.Tensor | None = None) -> dict[str, torch.Tensor]:

@@ -81,6 +81,54 @@ def test_mask_bias_equals_masked_sampled_softmax():
                - sampled_softmax_loss(pos, neg, 0.1, mask).item()) < 1e-4
 
 
+def _reference_sampled_softmax(pos, neg, mask):
+    logits = torch.cat([pos.unsqueeze(1), neg.masked_fill(~mask, float("-inf"))], 1)
+    return -torch.log_softmax(logits, 1)[:, 0].mean()
+
+
+def test_sampled_softmax_values_and_gradients_equal_the_log_softmax_of_the_concatenated_logits():
+    # the loss has a hand-written backward: value and both gradients must be the textbook formula's,
+    # also for large scores (stability), a fully masked row, and the bias form of the mask
+    from graphrec.losses import mask_bias
+
+    torch.manual_seed(3)
+    for scale in (1.0, 80.0):
+        pos = (torch.randn(7) * scale).requires_grad_()
+        neg = (torch.randn(7, 11) * scale).requires_grad_()
+        mask = torch.rand(7, 11) > 0.25
+        mask[2] = False
+        ref = _reference_sampled_softmax(pos, neg, mask)
+        g_ref = torch.autograd.grad(ref, (pos, neg))
+        for got in (sampled_softmax_loss(pos, neg, 1.0, mask), sampled_softmax_loss(pos, neg, bias=mask_bias(mask))):
+            g = torch.autograd.grad(got, (pos, neg))
+            assert torch.isfinite(got) and abs(got.item() - ref.item()) < 1e-5 * max(1.0, abs(ref.item()))
+            assert all(torch.allclose(x, y, atol=1e-6) for x, y in zip(g, g_ref))
+        assert g_ref[1][2].abs().sum() == 0  # masked negatives get no gradient
+    # bfloat16 scores (autocast): computed in float32, gradients come back in bfloat16
+    pos, neg = torch.randn(5, dtype=torch.bfloat16, requires_grad=True), torch.randn(5, 6, dtype=torch.bfloat16, requires_grad=True)
+    got = sampled_softmax_loss(pos, neg)
+    gp, gn = torch.autograd.grad(got, (pos, neg))
+    ref = _reference_sampled_softmax(pos.float(), neg.float(), torch.ones(5, 6, dtype=torch.bool))
+    assert got.dtype == torch.float32 and abs(got.item() - ref.item()) < 1e-5
+    assert gp.dtype == gn.dtype == torch.bfloat16
+
+
+def test_info_nce_is_stable_at_the_largest_scale_and_takes_bfloat16():
+    torch.manual_seed(4)
+    a, b = torch.randn(64, 8, requires_grad=True), torch.randn(64, 8, requires_grad=True)
+    scale = torch.tensor(100.0)  # 1 / min_temperature: logits in [-100, 100]
+    got = info_nce(a, b, scale)
+    an, bn = torch.nn.functional.normalize(a, dim=-1), torch.nn.functional.normalize(b, dim=-1)
+    logits, t = scale * an @ bn.T, torch.arange(64)
+    ref = 0.5 * (torch.nn.functional.cross_entropy(logits, t) + torch.nn.functional.cross_entropy(logits.T, t))
+    assert torch.isfinite(got) and abs(got.item() - ref.item()) < 1e-4
+    g, g_ref = torch.autograd.grad(got, (a, b)), torch.autograd.grad(ref, (a, b))
+    assert all(torch.allclose(x, y, atol=1e-5) for x, y in zip(g, g_ref))
+    a16 = a.detach().bfloat16().requires_grad_()
+    got16 = info_nce(a16, b.detach().bfloat16(), scale)
+    assert torch.isfinite(got16) and torch.autograd.grad(got16, a16)[0].dtype == torch.bfloat16
+
+
 def test_multinomial_loss_is_the_mean_log_likelihood_per_target_without_the_excluded_items():
     from graphrec.losses import multinomial_loss
 
