@@ -135,3 +135,23 @@ def test_hnsw_graph_is_cached_by_embeddings_and_read_back(tmp_path):
     m16 = ItemIndex(ids, emb, backend="faiss", hnsw_m=16, cache_dir=tmp_path).build()
     assert m16.faiss_source == "built" and len(list(tmp_path.glob("faiss-hnsw16_*.faiss"))) == 1
     assert ItemIndex(ids, emb, backend="auto", ann_min_items=500).build().faiss_source == "built"  # no cache_dir
+
+
+def test_hnsw_cache_keeps_the_most_recently_used_graphs_only(tmp_path):
+    import os
+
+    ids, emb, q = catalogue()
+    first = ItemIndex(ids, emb, backend="auto", ann_min_items=500, cache_dir=tmp_path, cache_keep=2).build()
+    (f_first,) = tmp_path.glob("*.faiss")
+    os.utime(f_first, ns=(1, 1))  # long ago
+    flipped = ItemIndex(ids, emb.flip(0), backend="auto", ann_min_items=500, cache_dir=tmp_path, cache_keep=2).build()
+    assert len(list(tmp_path.glob("*.faiss"))) == 2
+    os.utime(flipped._cache_path(flipped.active_backend), ns=(2, 2))  # later than the first, still long ago
+    again = ItemIndex(ids, emb, backend="auto", ann_min_items=500, cache_dir=tmp_path, cache_keep=2).build()
+    assert again.faiss_source == "cache" and f_first.stat().st_mtime_ns > 1  # reading marks it as used
+    third = ItemIndex(ids, emb * 2, backend="auto", ann_min_items=500, cache_dir=tmp_path, cache_keep=2).build()
+    left = set(tmp_path.glob("*.faiss"))
+    assert len(left) == 2 and f_first in left and third._cache_path(third.active_backend) in left  # the flipped one went
+    with pytest.raises(ValueError, match="cache_keep"):
+        ItemIndex(ids, emb, cache_keep=-1)
+    torch.testing.assert_close(first.search(q, 5)[0], again.search(q, 5)[0])

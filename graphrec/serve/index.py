@@ -16,7 +16,9 @@ efSearch=512 gave recall@20 against exact search of 0.975 (width 128) and 0.962 
 ms p50. The price is the build: 342 s (128) and 373 s (384) for 1M items, paid on the first search
 (``build()`` pays it up front). With ``cache_dir`` (the Recommender passes ``<serve_dir>/index``) a
 built HNSW graph is written there, keyed by a hash of the embeddings and the graph parameters, and
-read back instead of rebuilt by the next process serving the same embeddings.
+read back instead of rebuilt by the next process serving the same embeddings; the directory keeps the
+:data:`HNSW_CACHE_KEEP` most recently written or read graphs and deletes older ones (each is the size of
+its embeddings plus the graph: about 7 GB at 1M x 1,730).
 
 A GraphRec model's serving index is a :class:`~graphrec.serve.blocks.BlockedIndex`: one
 ``ItemIndex`` per column block (warm items, cold and new items), each choosing by its own size.
@@ -43,6 +45,8 @@ HNSW_EF_CONSTRUCTION = 40
 #: HNSW candidate list size while searching; the recall / latency knob (faiss uses max(ef, k)):
 #: 512 gives recall@20 >= 0.95 at 1M items for widths 128 and 384 (BENCHMARKS.md).
 HNSW_EF_SEARCH = 512
+#: HNSW graphs kept in a cache directory (the most recently written or read; older ones are deleted).
+HNSW_CACHE_KEEP = 3
 
 BACKENDS = ("auto", "exact", "faiss")
 
@@ -62,6 +66,8 @@ class ItemIndex:
         ann_min_items: catalogue size from which ``auto`` uses HNSW.
         ef_search: HNSW search candidate list (recall / latency trade-off).
         ef_construction: HNSW build candidate list.
+        cache_dir: where built HNSW graphs are written and read back (None: no caching).
+        cache_keep: graphs kept in ``cache_dir`` (0 = :data:`HNSW_CACHE_KEEP`).
 
     The faiss index is built lazily on the first search that needs it, once; :meth:`add` appends
     to a built index instead of rebuilding it.
@@ -72,7 +78,8 @@ class ItemIndex:
 
     def __init__(self, item_ids: list[str], emb: torch.Tensor, backend: str = "exact", hnsw_m: int = 0,
                  ann_min_items: int = ANN_MIN_ITEMS, ef_search: int = HNSW_EF_SEARCH,
-                 ef_construction: int = HNSW_EF_CONSTRUCTION, cache_dir: str | Path | None = None) -> None:
+                 ef_construction: int = HNSW_EF_CONSTRUCTION, cache_dir: str | Path | None = None,
+                 cache_keep: int = 0) -> None:
         if emb.shape[0] != len(item_ids):
             raise ValueError(f"ItemIndex: {len(item_ids)} ids but {emb.shape[0]} embeddings")
         if backend not in BACKENDS:
@@ -88,6 +95,9 @@ class ItemIndex:
         self._faiss_kind: str | None = None
         self._warned = False
         self.cache_dir = Path(cache_dir) if cache_dir is not None else None
+        if cache_keep < 0:
+            raise ValueError(f"ItemIndex: cache_keep must be >= 0 (0 = HNSW_CACHE_KEEP), got {cache_keep}")
+        self.cache_keep = cache_keep or HNSW_CACHE_KEEP
         #: where the current HNSW graph came from: None (not built), "built" or "cache"
         self.faiss_source: str | None = None
 
@@ -143,6 +153,7 @@ class ItemIndex:
             cached = self._cache_path(kind)
             if cached is not None and cached.exists():
                 index, self.faiss_source = faiss.read_index(str(cached)), "cache"
+                _touch(cached)  # recently used: kept by the pruning
             else:
                 if kind.startswith("faiss-hnsw"):
                     index = faiss.IndexHNSWFlat(d, int(kind[len("faiss-hnsw"):]), faiss.METRIC_INNER_PRODUCT)
@@ -156,6 +167,7 @@ class ItemIndex:
                     tmp = cached.with_name(cached.name + f".tmp{os.getpid()}")
                     faiss.write_index(index, str(tmp))
                     tmp.replace(cached)  # atomic: a concurrent reader sees the whole file or none
+                    prune_cache(cached.parent, self.cache_keep)
             self._faiss, self._faiss_kind = index, kind
         if self._faiss_kind.startswith("faiss-hnsw"):
             self._faiss.hnsw.efSearch = self.ef_search
@@ -208,6 +220,31 @@ class ItemIndex:
             scores = torch.cat([scores, torch.full((scores.shape[0], pad), float("-inf"))], 1)
             pos = torch.cat([pos, torch.full((pos.shape[0], pad), -1, dtype=torch.long)], 1)
         return scores, pos
+
+
+def _touch(path: Path) -> None:
+    try:
+        os.utime(path)
+    except OSError:  # a read-only cache still serves; it is just not marked as used
+        pass
+
+
+def prune_cache(cache_dir: Path, keep: int) -> list[Path]:
+    """Delete all but the ``keep`` most recently written or read ``*.faiss`` graphs in ``cache_dir``.
+
+    Returns the deleted paths. A file that cannot be deleted (read-only, removed meanwhile) is left.
+    """
+    files = sorted(Path(cache_dir).glob("*.faiss"), key=lambda f: f.stat().st_mtime_ns, reverse=True)
+    gone = []
+    for f in files[keep:]:
+        try:
+            f.unlink()
+            gone.append(f)
+        except OSError:
+            pass
+    if gone:
+        log.info("ItemIndex: pruned %d old HNSW graph(s) from %s (keeping %d)", len(gone), cache_dir, keep)
+    return gone
 
 
 @functools.lru_cache(maxsize=None)
