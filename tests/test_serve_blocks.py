@@ -46,6 +46,11 @@ def test_added_items_join_the_cold_block_and_are_searched_exactly():
     s2, p2 = blk.search(q, 30, [[380, 1]] * 7)
     assert torch.equal(p1, p2) and blk.position("n4") == 384 and (p2 != 380).all()
     torch.testing.assert_close(blk.emb, full.emb)
+    # every item's score and any item's vector without the full-width matrix (re-ranking, audience, add-items)
+    blk._emb = None
+    torch.testing.assert_close(blk.scores(q), full.scores(q))
+    torch.testing.assert_close(blk.vectors([384, 0, 17, 381]), full.vectors([384, 0, 17, 381]))
+    assert blk._emb is None  # neither assembled it
     with pytest.raises(ValueError, match="already in the index"):
         blk.add(["n0"], new[:1])
     bad = torch.ones(1, 40)  # nonzero in the warm-only columns: it would lose score in the cold block

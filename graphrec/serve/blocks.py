@@ -101,7 +101,8 @@ class BlockedIndex:
 
     @property
     def emb(self) -> torch.Tensor:
-        """The items' vectors in the full space (assembled on first use after a change). (N, W)"""
+        """The items' vectors in the full space (assembled on first use after a change; N x W floats:
+        :meth:`scores` and :meth:`vectors` serve recommendation without it). (N, W)"""
         if self._emb is None:
             out = torch.zeros(len(self), self.width)
             for b, part in self.parts.items():
@@ -109,6 +110,23 @@ class BlockedIndex:
                     out[self._glob_tensor(b)[:, None], self.blocks[b][None, :]] = part.emb
             self._emb = out
         return self._emb
+
+    def scores(self, queries: torch.Tensor) -> torch.Tensor:
+        """Every item's exact score, computed per block in its own columns (the full-width matrix is
+        never assembled). (B, W) -> (B, N)"""
+        out = torch.empty(queries.shape[0], len(self))
+        for b, part in self.parts.items():
+            if len(part):
+                out[:, self._glob_tensor(b)] = part.scores(queries[:, self.blocks[b]])
+        return out
+
+    def vectors(self, positions: list[int]) -> torch.Tensor:
+        """The full-space vectors of the items at ``positions`` (zeros outside each item's block). (n, W)"""
+        out = torch.zeros(len(positions), self.width)
+        for r, p in enumerate(positions):
+            b, loc = self._block_of[p]
+            out[r, self.blocks[b]] = self.parts[b].emb[loc]
+        return out
 
     def add(self, item_ids: list[str], emb: torch.Tensor, block: str | None = None) -> None:
         """Append items (to ``block``, default :attr:`default_block`); ids already present are an error."""

@@ -127,6 +127,14 @@ class ItemIndex:
             return "exact"
         return f"faiss-hnsw{self.hnsw_m or HNSW_M}"
 
+    def scores(self, queries: torch.Tensor) -> torch.Tensor:
+        """Every item's exact score. (B, d) -> (B, N)"""
+        return queries.float() @ self.emb.T
+
+    def vectors(self, positions: list[int]) -> torch.Tensor:
+        """The vectors of the items at ``positions``. (n, d)"""
+        return self.emb[positions]
+
     def add(self, item_ids: list[str], emb: torch.Tensor) -> None:
         """Append items; an id already in the index is an error (nothing is overwritten)."""
         dup = [i for i in item_ids if i in self._pos]

@@ -140,7 +140,7 @@ class Recommender:
             # embedded by another model (single vs ensemble, or retrained): embed them again from
             # the feature store (cache hits); the persisted files are replaced only once that worked
             table = self.add_items(added, persist=False, progress=False)
-            emb = self.index.emb[[self.index.position(i) for i in table["item_id"]]]
+            emb = self.index.vectors([self.index.position(i) for i in table["item_id"]])
             files.embeddings.unlink()
             self._persist(table, emb)
             return
@@ -187,7 +187,7 @@ class Recommender:
         if exposure_penalty:
             from graphrec.rerank import popularity_term, rerank_topk
 
-            scores, pos = rerank_topk(q.float() @ self.index.emb.T, popularity_term(self.popularity()),
+            scores, pos = rerank_topk(self.index.scores(q), popularity_term(self.popularity()),
                                       exposure_penalty, k, exclude)
         else:
             scores, pos = self.index.search(q, k, exclude)

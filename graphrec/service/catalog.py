@@ -192,20 +192,20 @@ class Catalog:
         p = self.rec.index.position(item_id)
         if p is None:
             raise ServiceError(404, f"unknown item id {item_id!r}", "item_id")
-        users, emb = self.rec.user_emb, self.rec.index.emb
+        users, index = self.rec.user_emb, self.rec.index
         ids = list(self.rec.user_pos)
         hist_pos = self.rec._seen  # positions of each user's known items (what recommend excludes)
         ranks = torch.empty(len(ids), dtype=torch.long)
         for s in range(0, len(ids), 2048):
             u = users[s: s + 2048]  # (B, D)
-            scores = u @ emb.T  # (B, N)
+            scores = index.scores(u)  # (B, N), block by block for a BlockedIndex
             for r, uid in enumerate(ids[s: s + 2048]):
                 seen = hist_pos.get(uid, [])
                 if seen:
                     scores[r, seen] = float("-inf")
             mine = scores[:, p].clone()
             ranks[s: s + len(u)] = (scores > mine.unsqueeze(1)).sum(1) + 1
-            ranks[s: s + len(u)][torch.isinf(mine)] = emb.shape[0] + 1  # already seen
+            ranks[s: s + len(u)][torch.isinf(mine)] = len(index) + 1  # already seen
         order = torch.argsort(ranks, stable=True)
         hits = [(ids[i], int(ranks[i])) for i in order.tolist() if ranks[i] <= k]
         return {"item_id": item_id, "k": k, "n_users": len(hits), "total_users": len(ids),
