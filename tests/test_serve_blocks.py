@@ -50,7 +50,9 @@ def test_added_items_join_the_cold_block_and_are_searched_exactly():
     blk._emb = None
     torch.testing.assert_close(blk.scores(q), full.scores(q))
     torch.testing.assert_close(blk.vectors([384, 0, 17, 381]), full.vectors([384, 0, 17, 381]))
-    assert blk._emb is None  # neither assembled it
+    c = torch.randn(40, 40, generator=torch.Generator().manual_seed(2))
+    torch.testing.assert_close(blk.quadratic(c), full.quadratic(c))
+    assert blk._emb is None  # none of them assembled it
     with pytest.raises(ValueError, match="already in the index"):
         blk.add(["n0"], new[:1])
     bad = torch.ones(1, 40)  # nonzero in the warm-only columns: it would lose score in the cold block

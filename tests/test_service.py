@@ -6,6 +6,7 @@ import base64
 import io
 import threading
 
+import numpy as np
 import pandas as pd
 import pytest
 import torch
@@ -133,6 +134,11 @@ def test_post_items_json_and_csv_recommendable_at_once_and_persisted(client, run
     # persisted exactly as add-items does: a fresh Recommender sees both, with the same vectors
     rec = Recommender.load(run_dir, model="single")
     assert rec.index.position("n1") is not None and rec.index.position("n2") is not None
+    # a similarity is the correlation over users of the two items' predicted scores
+    for it in sim[:3]:
+        v = rec.index.vectors([rec.index.position("n1"), rec.index.position(it["item_id"])])
+        prof = (rec.user_emb.double() @ v.double().T).T.numpy()  # (2, users)
+        assert abs(float(np.corrcoef(prof)[0, 1]) - it["similarity"]) < 1e-4, it
     saved = pd.read_csv(run_dir / "serve" / "added_items.csv", dtype=str, keep_default_na=False)
     assert {"n1", "n2"} <= set(saved["item_id"])
 

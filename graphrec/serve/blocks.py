@@ -128,6 +128,15 @@ class BlockedIndex:
             out[r, self.blocks[b]] = self.parts[b].emb[loc]
         return out
 
+    def quadratic(self, c: torch.Tensor) -> torch.Tensor:
+        """``x_i^T c x_i`` for every item, each block in its own columns. c: (W, W) -> (N,)"""
+        out = torch.empty(len(self))
+        for b, part in self.parts.items():
+            if len(part):
+                cols = self.blocks[b]
+                out[self._glob_tensor(b)] = part.quadratic(c[cols][:, cols])
+        return out
+
     def add(self, item_ids: list[str], emb: torch.Tensor, block: str | None = None) -> None:
         """Append items (to ``block``, default :attr:`default_block`); ids already present are an error."""
         block = block or self.default_block

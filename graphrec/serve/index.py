@@ -135,6 +135,10 @@ class ItemIndex:
         """The vectors of the items at ``positions``. (n, d)"""
         return self.emb[positions]
 
+    def quadratic(self, c: torch.Tensor, chunk: int = 65536) -> torch.Tensor:
+        """``x_i^T c x_i`` for every item vector ``x_i``, in row chunks. c: (d, d) -> (N,)"""
+        return torch.cat([((e @ c) * e).sum(1) for e in self.emb.split(chunk)]) if len(self) else torch.zeros(0)
+
     def add(self, item_ids: list[str], emb: torch.Tensor) -> None:
         """Append items; an id already in the index is an error (nothing is overwritten)."""
         dup = [i for i in item_ids if i in self._pos]

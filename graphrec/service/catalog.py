@@ -172,16 +172,14 @@ class Catalog:
         q = self.rec.index.position(item_id)
         if q is None:
             raise ServiceError(404, f"unknown item id {item_id!r}", "item_id")
-        emb = self.rec.index.emb
-        if self._sim_key != emb.shape[0]:
-            _, c = self._user_stats()
-            ec = emb @ c  # (N, D)
-            norm = (ec * emb).sum(1).clamp_min(1e-12).sqrt()  # (N,) std of each item's score profile
-            self._sim, self._sim_key = (ec, norm), emb.shape[0]
-        ec, norm = self._sim
-        sims = (emb @ ec[q]) / (norm * norm[q])  # (N,)
+        index = self.rec.index  # block by block for a BlockedIndex: the full-width matrix is never built
+        _, c = self._user_stats()
+        if self._sim_key != len(index):
+            self._sim, self._sim_key = index.quadratic(c).clamp_min(1e-12).sqrt(), len(index)  # (N,) std of each item's score profile
+        norm = self._sim
+        sims = index.scores(index.vectors([q]) @ c)[0] / (norm * norm[q])  # (N,): covariance of the profiles / stds
         sims[q] = float("-inf")
-        top = torch.topk(sims, min(k, emb.shape[0] - 1))
+        top = torch.topk(sims, min(k, len(index) - 1))
         ids = self.rec.index.item_ids
         items = [{**self._item_json(ids[p]), "rank": r, "similarity": round(float(s), 6)}
                  for r, (s, p) in enumerate(zip(top.values.tolist(), top.indices.tolist()), 1) if s > float("-inf")]
