@@ -122,7 +122,7 @@ def small_rows(a) -> list[dict]:
         for kind in kinds:  # the single model and the seed ensemble (3x wider serving vectors)
             rec = Recommender.load(run, model=kind)
             label = f"ml1m-mm trained run, {kind} ({len(rec.index):,} items)"
-            rows.append({"catalogue": label, "items": len(rec.index), "dim": int(rec.index.emb.shape[1]),
+            rows.append({"catalogue": label, "items": len(rec.index), "dim": int(rec.index.width),
                          "backend": rec.index.active_backend,
                          **latency(rec, list(rec.user_pos), a.k, a.queries, min(a.batch_users, 1000))})
             print(rows[-1], flush=True)
