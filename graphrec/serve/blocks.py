@@ -114,7 +114,7 @@ class BlockedIndex:
     def scores(self, queries: torch.Tensor) -> torch.Tensor:
         """Every item's exact score, computed per block in its own columns (the full-width matrix is
         never assembled). (B, W) -> (B, N)"""
-        out = torch.empty(queries.shape[0], len(self))
+        out = torch.empty(queries.shape[0], len(self), device=queries.device)
         for b, part in self.parts.items():
             if len(part):
                 out[:, self._glob_tensor(b)] = part.scores(queries[:, self.blocks[b]])
@@ -130,7 +130,7 @@ class BlockedIndex:
 
     def quadratic(self, c: torch.Tensor) -> torch.Tensor:
         """``x_i^T c x_i`` for every item, each block in its own columns. c: (W, W) -> (N,)"""
-        out = torch.empty(len(self))
+        out = torch.empty(len(self), device=c.device)
         for b, part in self.parts.items():
             if len(part):
                 cols = self.blocks[b]

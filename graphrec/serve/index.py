@@ -246,7 +246,13 @@ def prune_cache(cache_dir: Path, keep: int) -> list[Path]:
 
     Returns the deleted paths. A file that cannot be deleted (read-only, removed meanwhile) is left.
     """
-    files = sorted(Path(cache_dir).glob("*.faiss"), key=lambda f: f.stat().st_mtime_ns, reverse=True)
+    def mtime(f: Path) -> int:
+        try:
+            return f.stat().st_mtime_ns
+        except OSError:  # removed by another process meanwhile
+            return -1
+
+    files = sorted(Path(cache_dir).glob("*.faiss"), key=mtime, reverse=True)
     gone = []
     for f in files[keep:]:
         try:
