@@ -47,7 +47,7 @@ class TrainConfig(StrictConfig):
     val_metric: str = opt("ndcg@20", help="Validation metric used for early stopping: <metric>@<K> with metric one of recall, ndcg, hit, precision, mrr and K >= 1.")
     grad_clip: float = opt(0.0, help="Clip the gradient norm to this value (0 = off).")
     num_threads: int = opt(0, help="torch.set_num_threads for training (0 = leave as is).")
-    precision: Literal["fp32", "bf16"] = opt("fp32", help="Training forward pass: fp32, or bf16 = torch.autocast to bfloat16 (dense layers and products in bfloat16, losses, softmax and the sparse graph propagation in float32; weights and optimizer stay float32). bf16 is faster on CPUs with AVX512-BF16/AMX and on recent GPUs (BENCHMARKS.md); evaluation and serving always run in float32.")
+    precision: Literal["fp32", "bf16"] = opt("fp32", help="Training forward pass: fp32, or bf16 = torch.autocast to bfloat16 (dense layers and products in bfloat16, losses, softmax and the sparse graph propagation in float32; weights and optimizer stay float32). bf16 was 1.6x faster per epoch on one CPU with AVX512-BF16 and slower than fp32 on another (BENCHMARKS.md); measure on yours; evaluation and serving always run in float32.")
     tensorboard: bool = opt(True, help="Write TensorBoard scalars under <out_dir>/tb.")
     warm_refine_epochs: int = opt(0, help="After early stopping on cold validation: epochs of the warm refinement stage, which fits a post-propagation residual of warm items with everything else frozen (cold-item scores cannot change) and keeps the best warm-validation NDCG@20 (0 = off). Off by default: the collaborative backbone (model.backbone_dim) scores warm items.")
     warm_refine_lr: float = opt(0.01, help="Adam learning rate of the warm refinement stage.")
