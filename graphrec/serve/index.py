@@ -219,7 +219,7 @@ class ItemIndex:
             order = torch.argsort(scores, dim=1, descending=True, stable=True)[:, :k_eff]
             scores, pos = scores.gather(1, order), pos.gather(1, order)
         else:
-            scores_all = queries.float() @ self.emb.T  # (B, N)
+            scores_all = self.scores(queries)  # (B, N)
             if exclude:
                 rows = torch.cat([torch.full((len(e),), r, dtype=torch.long) for r, e in enumerate(exclude)]) if any(exclude) else None
                 if rows is not None:
