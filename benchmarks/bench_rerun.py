@@ -51,6 +51,9 @@ def _recalibrate(src: Path, dst: Path, train_cfg, validator, model_cfg=None, dat
         model.model_config = model.model_config.replace(learned_walk=True, walk_dim=model_cfg.walk_dim,
                                                         walk_temperature=model_cfg.walk_temperature)
         model.reset_walk(model_cfg.walk_dim, model_cfg.walk_temperature)
+    if model_cfg is not None and model.walk is not None and model_cfg.walk_codes != (model.walk.codes is not None):
+        model.model_config = model.model_config.replace(walk_codes=model_cfg.walk_codes)  # e.g. --set model.walk_codes=true
+        model.reset_walk(codes=model_cfg.walk_codes)
     backbone = None
     if data is not None:  # --retrain-backbone: the same GNN, a new backbone with this run's train config
         from graphrec.recipes.backbone import train_backbone

@@ -10,7 +10,7 @@ Run:
         walk_temperature=0.03 walk_lr=0.001 walk_dim=256
 
 A variant is ``base`` or comma-separated ``key=value`` pairs: ``train.walk_*`` options, ``walk_dim`` /
-``walk_temperature`` (model options) and ``share`` (text's share, default 1.0). Writes
+``walk_temperature`` / ``walk_codes`` (model options; ``walk_codes=1`` = item codes) and ``share`` (text's share, default 1.0). Writes
 ``benchmarks/results/walk_variants.json``.
 """
 
@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-MODEL_KEYS = ("walk_dim", "walk_temperature", "share")
+MODEL_KEYS = ("walk_dim", "walk_temperature", "walk_codes", "share")
 
 
 def _parse(v: str) -> dict[str, float]:
@@ -62,7 +62,7 @@ def main(argv=None) -> int:
             v = _parse(name)
             m = load_checkpoint(Path(args.source) / f"run{r}" / "checkpoint.pt")
             m.set_content_text_weight(v.get("share", 1.0))
-            m.reset_walk(int(v.get("walk_dim", 0)), v.get("walk_temperature", 0.05))
+            m.reset_walk(int(v.get("walk_dim", 0)), v.get("walk_temperature", 0.05), bool(v.get("walk_codes", 0)))
             train_opts = {k: (int(x) if k in ("walk_epochs", "walk_batch_size", "walk_eval_every", "walk_patience") else x)
                           for k, x in v.items() if k not in MODEL_KEYS}
             t = time.perf_counter()

@@ -87,6 +87,77 @@ def test_selection_keeps_the_best_validated_epoch_and_the_start_competes():
     torch.testing.assert_close(m.walk.a, torch.eye(x.shape[1]))  # nothing beat the plain content walk
 
 
+
+def _crowd_graph(seed: int = 0, users: int = 240, groups: int = 4):
+    """Items of ``groups`` audiences. "Transparent" items show their audience in their content (a
+    strong group coordinate); "opaque" warm items carry content unrelated to it (noise in other
+    coordinates). Every user takes 10 opaque items of their audience; even users also 2 transparent
+    ones, odd users none, so an odd user's content profile says nothing about them: only what taking
+    an opaque item says about its takers (an item code) does. The held-out items are cold,
+    transparent items of the user's audience. Returns x (I, F), train (2, E), held-out (2, E'), warm (I,)."""
+    g = torch.Generator().manual_seed(seed)
+    f = 16
+
+    def items(n, audience):  # audience None = opaque
+        if audience is None:
+            return torch.cat([torch.zeros(n, f), torch.randn(n, f, generator=g)], 1)
+        x = 0.3 * torch.randn(n, f, generator=g)
+        x[:, audience] += 3.0
+        return torch.cat([x, torch.zeros(n, f)], 1)
+
+    xs, grp, kind = [], [], []  # kind 0 opaque, 1 transparent warm, 2 cold
+    for c in range(groups):
+        xs += [items(40, None), items(10, c)]
+        grp += [c] * 50
+        kind += [0] * 40 + [1] * 10
+    for c in range(groups):
+        xs.append(items(10, c))
+        grp += [c] * 10
+        kind += [2] * 10
+    x, grp, kind = torch.nn.functional.normalize(torch.cat(xs), dim=1), torch.tensor(grp), torch.tensor(kind)
+    audience = torch.randint(0, groups, (users,), generator=g)
+    tr, held = [], []
+    for u in range(users):
+        for k, n in ((0, 10), (1, 2 if u % 2 == 0 else 0), (2, 4)):
+            pool = torch.nonzero((grp == audience[u]) & (kind == k)).flatten()
+            pick = pool[torch.randperm(len(pool), generator=g)[:n]]
+            (held if k == 2 else tr).extend((u, int(i)) for i in pick)
+    return x, torch.tensor(tr).T, torch.tensor(held).T, kind != 2
+
+
+def _cold_recall(walk: LearnedWalk, held: torch.Tensor, warm: torch.Tensor, users: int, k: int = 5) -> float:
+    s = walk.scores(torch.arange(users))
+    s[:, warm] = float("-inf")  # rank the cold items only
+    hit = torch.zeros_like(s, dtype=torch.bool)
+    hit[held[0], held[1]] = True
+    return float(hit.gather(1, s.topk(k, dim=1).indices).sum() / held.shape[1])
+
+
+def test_item_codes_let_the_walk_read_a_user_whose_history_content_says_nothing():
+    x, tr, held, warm = _crowd_graph()
+    odd = held[:, held[0] % 2 == 1]  # users with opaque items only
+    recall = {}
+    for codes in (False, True):
+        walk = LearnedWalk(x.shape[1], temperature=0.1, num_codes=x.shape[0] if codes else 0)
+        walk.attach(x, tr, 240)
+        m = SimpleNamespace(walk=walk, warm=warm, train_edges=tr, _eval_cache=None)
+        fit_walk(m, TrainConfig(walk_epochs=60, walk_lr=1e-2, walk_batch_size=64), validator=None)
+        recall[codes] = _cold_recall(walk, odd, warm, 240)
+        if codes:
+            assert walk.codes[~warm].abs().sum() == 0 and walk.codes[warm].abs().sum() > 0  # cold items have none
+    walk.install((torch.eye(x.shape[1]),) * 2 + (torch.zeros(x.shape[1]), torch.zeros(x.shape[0], x.shape[1])))
+    start = _cold_recall(walk, odd, warm, 240)  # codes at 0: the plain content walk
+    assert recall[True] > recall[False] + 0.08 and recall[True] > start + 0.25, (start, recall)
+
+
+def test_a_walk_state_must_match_the_walk_it_is_installed_in():
+    walk = LearnedWalk(4, num_codes=6)
+    with pytest.raises(ValueError, match="with item codes"):
+        walk.install((torch.eye(4), torch.eye(4), torch.zeros(4)))
+    with pytest.raises(ValueError, match="without item codes"):
+        LearnedWalk(4).install((torch.eye(4), torch.eye(4), torch.zeros(4), torch.zeros(6, 4)))
+
+
 @pytest.fixture(scope="module")
 def data():
     return make_synthetic(num_users=40, num_items=60, seed=5)
@@ -235,3 +306,29 @@ def test_calibration_term_scores_include_the_walk_on_cold_columns_only(data, tra
     users = torch.arange(data.num_users)
     torch.testing.assert_close(terms.score(users), m.score(users), rtol=1e-5, atol=1e-5)
     _with_walk_weight(m, old)
+
+
+def test_a_walk_with_item_codes_round_trips_a_checkpoint_and_serves_exactly(data, tmp_path):
+    from graphrec.training import load_checkpoint
+
+    mc = ModelConfig(dim=8, proj_hidden=16, num_layers=1, knn_k=3, walk_codes=True)
+    tc = TrainConfig(epochs=2, batch_size=64, num_negatives=8, tensorboard=False, warm_refine_epochs=0, walk_epochs=3,
+                     walk_eval_every=1, walk_lr=1e-2)
+    model, _ = train(data, mc, tc, tmp_path)
+    w = model.walk
+    assert w.codes is not None and w.codes.shape == (data.num_items, w.dim) and bool(w.fitted)
+    users = torch.arange(data.num_users)
+    again = load_checkpoint(tmp_path / "checkpoint.pt")
+    torch.testing.assert_close(again.walk.codes, w.codes)
+    torch.testing.assert_close(again.score(users), model.score(users))
+    g = torch.Generator().manual_seed(0)
+    codes = torch.zeros_like(w.codes)
+    codes[model.warm] = torch.randn(int(model.warm.sum()), w.dim, generator=g)  # codes that count, whatever the fit chose
+    before = model.score(users).clone()
+    w.install((w.a.clone(), w.b.clone(), w.w.clone(), codes))
+    w.weight.fill_(0.7)
+    scores = model.score(users)
+    assert not torch.allclose(scores[:, ~model.warm], before[:, ~model.warm])
+    assert_serving_reproduces(model, data, scores, mc.modalities)  # a new item = its cold catalogue self
+    model.reset_walk()  # keeps the walk's kind
+    assert model.walk.codes is not None and not bool(model.walk.fitted)

@@ -19,7 +19,7 @@ def build_model(cfg: ModelConfig, num_users: int, num_items: int, modality_dims:
         knn_modalities=cfg.knn_modalities or None, prior_ridge=cfg.prior_ridge,
         reduce_dim=cfg.reduce_dim, backbone_dim=cfg.backbone_dim, transfer_k=cfg.transfer_k,
         content_text_weight=cfg.content_text_weight, walk_in_dim=_walk_in_dim(cfg, modality_dims),
-        walk_dim=cfg.walk_dim, walk_temperature=cfg.walk_temperature,
+        walk_dim=cfg.walk_dim, walk_temperature=cfg.walk_temperature, walk_codes=cfg.walk_codes,
     )
 
 

@@ -31,6 +31,7 @@ class ModelConfig(StrictConfig):
     learned_walk: bool = opt(True, help="Add the learned content walk to cold items' scores: the content walk with a metric trained to predict held-out train interactions from a user's other train items (graphrec/nn/content_walk.py; fitted after the GNN, weight chosen by the calibration; train.walk_* options).")
     walk_dim: int = opt(0, help="Width of the learned walk's space (0 = the width of the kNN content vectors, starting from the identity; smaller = starting from their PCA basis).")
     walk_temperature: float = opt(0.05, help="Temperature of the learned walk's cosine.")
+    walk_codes: bool = opt(False, help="Learned walk: add a learned code of each of the user's train items to the walk's user side (a Mult-DAE encoder's item embeddings: what taking an item says about a user's taste beyond its content); the item side stays content alone, so cold and added items score as before. Trained with the walk (graphrec/nn/content_walk.py).")
 
     def validate(self) -> None:
         if self.dim < 1:

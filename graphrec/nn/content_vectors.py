@@ -43,16 +43,18 @@ def walk_vectors(model, features: Features) -> torch.Tensor:
     return model._knn_vectors(features, model.content_text_weight, nonzero=True)
 
 
-def new_walk(model, dim: int | None = None, temperature: float | None = None) -> LearnedWalk | None:
+def new_walk(model, dim: int | None = None, temperature: float | None = None,
+             codes: bool | None = None) -> LearnedWalk | None:
     """An unfitted :class:`LearnedWalk` for ``model``'s current text share, attached when the graph is
-    (``dim`` / ``temperature``: those of its walk now); None when a kNN modality has no known width."""
+    (``dim`` / ``temperature`` / ``codes``: those of its walk now); None when a kNN modality has no known width."""
     old = model.walk
     dim = dim if dim is not None else (old.dim if old is not None and old.dim < old.in_dim else 0)
     temperature = temperature if temperature is not None else (old.temperature if old is not None else 0.05)
+    codes = codes if codes is not None else (old is not None and old.codes is not None)
     width = walk_width(model.knn_modalities, model.content_text_weight, model.modality_dims)
     if width == 0:
         return None
-    walk = LearnedWalk(width, dim, temperature)
+    walk = LearnedWalk(width, dim, temperature, model.num_items if codes else 0)
     walk = walk.to(model.user_emb.weight.device)
     if model.graph_ready:
         walk.attach(walk_vectors(model, model.features), model.train_edges, model.num_users)

@@ -65,8 +65,8 @@ class GraphRec(nn.Module):
         backbone_dim / transfer_k: size of the collaborative backbone (:class:`CFBackbone`; 0 =
             none) and the content neighbours its vectors are carried over from to cold items.
         content_text_weight: text's share in the content terms' vectors (None = equal shares).
-        walk_in_dim / walk_dim / walk_temperature: the learned content walk (:class:`LearnedWalk`; input
-            width: the content terms' vectors without modalities of share 0; 0 = no walk).
+        walk_in_dim / walk_dim / walk_temperature / walk_codes: the learned content walk (:class:`LearnedWalk`; input
+            width: the content terms' vectors without modalities of share 0; 0 = no walk; codes: item codes on its user side).
 
     Shapes:
         score: users (B,) -> (B, num_items)
@@ -80,7 +80,7 @@ class GraphRec(nn.Module):
                  id_dropout: float = 0.5, knn_k: int = 10, knn_temperature: float = 0.05,
                  knn_modalities: list[str] | None = None, prior_ridge: float = 1.0, reduce_dim: int = 0,
                  backbone_dim: int = 0, transfer_k: int = 20, content_text_weight: float | None = None,
-                 walk_in_dim: int = 0, walk_dim: int = 0, walk_temperature: float = 0.05) -> None:
+                 walk_in_dim: int = 0, walk_dim: int = 0, walk_temperature: float = 0.05, walk_codes: bool = False) -> None:
         super().__init__()
         self.num_users, self.num_items, self.dim = num_users, num_items, dim
         self.modalities = list(modality_dims)
@@ -104,7 +104,7 @@ class GraphRec(nn.Module):
         self.propagation = LightGCNPropagation(num_layers)
         self.content_scores = ContentScores(prior_ridge)
         self.backbone = CFBackbone(num_users, num_items, backbone_dim, transfer_k, knn_temperature)
-        self.walk = LearnedWalk(walk_in_dim, walk_dim, walk_temperature) if walk_in_dim > 0 else None
+        self.walk = LearnedWalk(walk_in_dim, walk_dim, walk_temperature, num_items * walk_codes) if walk_in_dim > 0 else None
         # Fixed graph state, set by set_graph(): registered (non-persistent) buffers, so .to(device)
         # moves them; checkpoints store the graph *inputs* and rebuild the rest deterministically.
         for name in self._GRAPH_BUFFERS:
@@ -228,9 +228,9 @@ class GraphRec(nn.Module):
         self.walk = new_walk(self) if self.walk is not None else None
         self._eval_cache = None
 
-    def reset_walk(self, dim: int | None = None, temperature: float | None = None) -> None:
-        """A new, unfitted learned walk for the current text share (``dim`` / ``temperature``: the old ones)."""
-        self.walk = new_walk(self, dim, temperature)
+    def reset_walk(self, dim: int | None = None, temperature: float | None = None, codes: bool | None = None) -> None:
+        """A new, unfitted learned walk for the current text share (``dim`` / ``temperature`` / ``codes``: the old ones)."""
+        self.walk = new_walk(self, dim, temperature, codes)
         self._eval_cache = None
 
     def _check_graph(self) -> None:

@@ -96,6 +96,7 @@ def load_checkpoint(path: str | Path, return_state: bool = False):
         mc.setdefault("reduce_dim", 0)  # written before the PCA option existed: projectors read the raw features
         mc.setdefault("backbone_dim", 0)  # ... and before the collaborative backbone
         mc.setdefault("learned_walk", False)  # ... and before the learned content walk
+        mc.setdefault("walk_codes", False)  # ... and before its item codes
         cfg = ModelConfig.from_dict(mc)
         model = build_model(cfg, state["num_users"], state["num_items"], state["modality_dims"])
         res = model.load_state_dict(state["model"], strict=False)
