@@ -104,7 +104,7 @@ class GraphRec(nn.Module):
         self.propagation = LightGCNPropagation(num_layers)
         self.content_scores = ContentScores(prior_ridge)
         self.backbone = CFBackbone(num_users, num_items, backbone_dim, transfer_k, knn_temperature)
-        self.walk = LearnedWalk(walk_in_dim, walk_dim, walk_temperature, num_items * walk_codes) if walk_in_dim > 0 else None
+        self.walk = LearnedWalk(walk_in_dim, walk_dim, walk_temperature, num_items if walk_codes else 0) if walk_in_dim > 0 else None
         # Fixed graph state, set by set_graph(): registered (non-persistent) buffers, so .to(device)
         # moves them; checkpoints store the graph *inputs* and rebuild the rest deterministically.
         for name in self._GRAPH_BUFFERS:
