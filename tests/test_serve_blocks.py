@@ -81,3 +81,46 @@ def test_bad_block_names_are_reported():
     emb[0] = 1.0
     with pytest.raises(ValueError, match="nonzero values outside"):
         BlockedIndex(ids, emb, blocks, names, "cold")
+
+
+def test_blocks_are_gathered_in_row_chunks_and_a_bad_row_is_named_by_its_catalogue_row(monkeypatch):
+    import graphrec.serve.blocks as blocks_mod
+
+    ids, emb, names, blocks, q = catalogue()
+    whole = BlockedIndex(ids, emb, blocks, names, "cold")
+    monkeypatch.setattr(blocks_mod, "_CHUNK", 7)  # many chunks, boundaries inside both blocks
+    chunked = BlockedIndex(ids, emb, blocks, names, "cold")
+    for b in blocks:
+        assert torch.equal(chunked.parts[b].emb, whole.parts[b].emb)
+    assert torch.equal(chunked.search(q, 25)[1], whole.search(q, 25)[1])
+    bad = emb.clone()
+    warm_rows = [r for r, n in enumerate(names) if n == "warm"]
+    bad[warm_rows[40], 0] = 1.0  # column 0 is cold-only
+    with pytest.raises(ValueError, match=f"row {warm_rows[40]} of block 'warm'"):
+        BlockedIndex(ids, bad, blocks, names, "cold")
+
+
+def test_from_blocks_builds_the_same_index_without_the_full_width_matrix():
+    ids, emb, names, blocks, q = catalogue()
+    parts = {}
+    for b in ("warm", "cold"):
+        rows = [r for r, n in enumerate(names) if n == b]
+        parts[b] = ([ids[r] for r in rows], emb[rows][:, blocks[b]])
+    blk = BlockedIndex.from_blocks(40, blocks, parts, "cold")
+    order = parts["warm"][0] + parts["cold"][0]  # global positions: the warm block's items, then the cold block's
+    reordered = ItemIndex(order, emb[[ids.index(i) for i in order]])
+    ex = [[0, 5, 300], [], [301]] + [[]] * 4
+    s1, p1 = reordered.search(q, 30, ex)
+    s2, p2 = blk.search(q, 30, ex)
+    assert torch.equal(p1, p2) and blk.position(order[300]) == 300 and len(blk) == 380
+    torch.testing.assert_close(s1, s2)
+    torch.testing.assert_close(blk.emb, reordered.emb)
+    one = BlockedIndex.from_blocks(40, blocks, {"warm": parts["warm"]}, "cold")  # no cold items yet: add them later
+    one.add(["n0"], emb[[names.index("cold")]])
+    assert len(one) == 301 and one.position("n0") == 300 and len(one.parts["cold"]) == 1
+    with pytest.raises(ValueError, match=r"block 'cold' has 80 ids and vectors of shape \(80, 20\), expected \(80, 30\)"):
+        BlockedIndex.from_blocks(40, blocks, {"cold": (parts["cold"][0], parts["warm"][1][:80])}, "cold")
+    with pytest.raises(ValueError, match="item id 'i0' is in more than one place"):
+        BlockedIndex.from_blocks(40, blocks, {"warm": (["i0"], parts["warm"][1][:1]), "cold": (["i0"], parts["cold"][1][:1])}, "cold")
+    with pytest.raises(ValueError, match="block 'hot' is not one of"):
+        BlockedIndex.from_blocks(40, blocks, {"hot": parts["warm"]}, "cold")

@@ -23,6 +23,9 @@ import torch
 
 from graphrec.serve.index import ItemIndex
 
+#: rows gathered at a time when a block's vectors are taken out of the full-width matrix
+_CHUNK = 65_536
+
 
 class BlockedIndex:
     """:class:`~graphrec.serve.index.ItemIndex`'s interface over column blocks (see the module docstring).
@@ -41,11 +44,53 @@ class BlockedIndex:
                  item_blocks: list[str], default_block: str, cache_dir: str | Path | None = None, **index_args) -> None:
         if emb.shape[0] != len(item_ids) or len(item_blocks) != len(item_ids):
             raise ValueError(f"BlockedIndex: {len(item_ids)} ids, {emb.shape[0]} embeddings, {len(item_blocks)} block names")
-        unknown = sorted(set(item_blocks) - set(blocks)) + ([default_block] if default_block not in blocks else [])
+        self._setup(emb.shape[1], blocks, default_block, list(item_blocks))
+        names = list(item_blocks)
+        parts = {}
+        for b in self.blocks:
+            rows = torch.tensor([r for r, n in enumerate(names) if n == b], dtype=torch.long)
+            # row chunks: a block's sub-matrix is gathered without a full-width copy of all its rows
+            subs = [self._checked(emb[rows[s:s + _CHUNK]], b, rows[s:s + _CHUNK]) for s in range(0, len(rows), _CHUNK)]
+            parts[b] = ([item_ids[r] for r in rows.tolist()],
+                        torch.cat(subs) if subs else torch.zeros(0, len(self.blocks[b])))
+        self._fill(parts, cache_dir, index_args)
+        order = {b: 0 for b in blocks}
+        for iid, b in zip(item_ids, names):
+            self._register(iid, b, order[b])
+            order[b] += 1
+
+    @classmethod
+    def from_blocks(cls, width: int, blocks: dict[str, torch.Tensor], parts: dict[str, tuple[list[str], torch.Tensor]],
+                    default_block: str, cache_dir: str | Path | None = None, **index_args) -> "BlockedIndex":
+        """The index built from each block's items and vectors in the block's own columns, the full-width
+        matrix never formed (a 1M-item catalogue at an ensemble's width is 14.6 GB as one matrix).
+
+        Args:
+            width: columns of the full serving space.
+            blocks: block name -> its columns, as in the constructor.
+            parts: block name -> ``(item ids, vectors (n_b, len(blocks[name])))``; the items take global
+                positions in this order (the first block's, then the next block's, ...).
+        """
+        self = cls.__new__(cls)
+        self._setup(width, blocks, default_block, [b for b in parts])
+        for b, (ids, sub) in parts.items():
+            if sub.shape != (len(ids), len(self.blocks[b])):
+                raise ValueError(f"BlockedIndex.from_blocks: block {b!r} has {len(ids)} ids and vectors of shape "
+                                 f"{tuple(sub.shape)}, expected ({len(ids)}, {len(self.blocks[b])})")
+        missing = {b: ([], torch.zeros(0, len(c))) for b, c in self.blocks.items() if b not in parts}
+        self._fill({**parts, **missing}, cache_dir, index_args)
+        for b, (ids, _) in parts.items():
+            for j, iid in enumerate(ids):
+                if iid in self._pos:
+                    raise ValueError(f"BlockedIndex.from_blocks: item id {iid!r} is in more than one place")
+                self._register(iid, b, j)
+        return self
+
+    def _setup(self, width: int, blocks: dict[str, torch.Tensor], default_block: str, used: list[str]) -> None:
+        unknown = sorted(set(used) - set(blocks)) + ([default_block] if default_block not in blocks else [])
         if unknown:
             raise ValueError(f"BlockedIndex: block {unknown[0]!r} is not one of {sorted(blocks)}")
-        self.width = emb.shape[1]
-        self.backend = index_args.get("backend", "exact")
+        self.width = width
         self.blocks = {b: torch.as_tensor(c, dtype=torch.long) for b, c in blocks.items()}
         self.default_block = default_block
         self.item_ids: list[str] = []
@@ -54,25 +99,24 @@ class BlockedIndex:
         self._glob = {b: [] for b in blocks}  # block -> global positions of its items, in local order
         self._emb = None
         self._glob_t: dict[str, torch.Tensor] = {}
-        names = list(item_blocks)
-        self.parts: dict[str, ItemIndex] = {}
-        for b, cols in self.blocks.items():
-            rows = [r for r, n in enumerate(names) if n == b]
-            sub = self._checked(emb[rows], b)
-            self.parts[b] = ItemIndex([item_ids[r] for r in rows], sub, cache_dir=Path(cache_dir) / b if cache_dir else None,
-                                      **index_args)
-        order = {b: 0 for b in blocks}
-        for r, (iid, b) in enumerate(zip(item_ids, names)):
-            self._register(iid, b, order[b])
-            order[b] += 1
 
-    def _checked(self, emb: torch.Tensor, block: str) -> torch.Tensor:
-        """``emb``'s columns of ``block``; an item with a nonzero value elsewhere is an error (it would lose score)."""
+    def _fill(self, parts: dict[str, tuple[list[str], torch.Tensor]], cache_dir, index_args: dict) -> None:
+        """One :class:`ItemIndex` per block over its own columns."""
+        self.backend = index_args.get("backend", "exact")
+        self.parts: dict[str, ItemIndex] = {}
+        for b in self.blocks:
+            ids, sub = parts[b]
+            self.parts[b] = ItemIndex(ids, sub.float(), cache_dir=Path(cache_dir) / b if cache_dir else None, **index_args)
+
+    def _checked(self, emb: torch.Tensor, block: str, rows: torch.Tensor | None = None) -> torch.Tensor:
+        """``emb``'s columns of ``block``; an item with a nonzero value elsewhere is an error (it would lose
+        score). ``rows``: the input rows ``emb`` holds, for the message."""
         cols = self.blocks[block]
         outside = torch.ones(self.width, dtype=torch.bool)
         outside[cols] = False
         if emb.shape[0] and bool((emb[:, outside] != 0).any()):
             r = int((emb[:, outside] != 0).any(1).nonzero()[0])
+            r = int(rows[r]) if rows is not None else r
             raise ValueError(f"BlockedIndex: row {r} of block {block!r} has nonzero values outside the block's columns")
         return emb[:, cols].float().contiguous()
 
