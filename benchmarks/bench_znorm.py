@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import torch
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from graphrec.config import load_config

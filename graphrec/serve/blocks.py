@@ -72,7 +72,7 @@ class BlockedIndex:
                 positions in this order (the first block's, then the next block's, ...).
         """
         self = cls.__new__(cls)
-        self._setup(width, blocks, default_block, [b for b in parts])
+        self._setup(width, blocks, default_block, list(parts))
         for b, (ids, sub) in parts.items():
             if sub.shape != (len(ids), len(self.blocks[b])):
                 raise ValueError(f"BlockedIndex.from_blocks: block {b!r} has {len(ids)} ids and vectors of shape "
