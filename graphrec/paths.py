@@ -193,6 +193,11 @@ class RunPaths:
         return self.root / "model_oracle"
 
     @property
+    def shared_fits(self) -> Path:
+        """Fits shared between the run's models (graphrec.baselines.shared_fit; safe to delete)."""
+        return self.root / "shared_fits"
+
+    @property
     def baselines(self) -> Path:
         return self.root / "baselines"
 

@@ -16,6 +16,7 @@ import torch
 
 from graphrec.baselines import get_baseline
 from graphrec.baselines.common import METRIC, Validator
+from graphrec.baselines.shared_fit import CACHED
 from graphrec.data.dataset import RecData
 from graphrec.training.seed import torch_threads
 
@@ -31,7 +32,8 @@ def expand_grid(grid: dict[str, list[Any]], budget: int, seed: int) -> list[dict
 
 
 def tune(name: str, data: RecData, grid: dict[str, list[Any]], budget: int, seed: int, validate: Validator,
-         progress: bool = True, fixed: dict[str, Any] | None = None, teacher=None) -> tuple[Any, dict[str, Any], list[dict]]:
+         progress: bool = True, fixed: dict[str, Any] | None = None, teacher=None,
+         cache=None) -> tuple[Any, dict[str, Any], list[dict]]:
     """Tune baseline ``name`` on validation.
 
     Args:
@@ -40,6 +42,9 @@ def tune(name: str, data: RecData, grid: dict[str, list[Any]], budget: int, seed
         validate: the validator (validation files only).
         fixed: parameters added to every configuration.
         teacher: frozen (user, item) vectors for the teacher-based baselines.
+        cache: a :class:`~graphrec.baselines.shared_fit.FitCache`: the trained baselines' fits are read
+            from it when stored (another model of the run, or an interrupted tuning, fitted them) and
+            stored in it otherwise; a trial's ``shared_fit`` says which.
 
     Returns:
         ``(best_scorer, best_params, trials)``; each trial is a dict with ``params``,
@@ -53,12 +58,18 @@ def tune(name: str, data: RecData, grid: dict[str, list[Any]], budget: int, seed
     for params in expand_grid(grid, budget, seed):
         params = {**(fixed or {}), **params}
         t0 = time.time()
-        scorer = spec.fit(data, params, seed, validate, progress, teacher)
+        how = None
+        if cache is not None and name in CACHED:
+            scorer, how = cache.get_or_fit(name, params, seed, data,
+                                           lambda p=params: spec.fit(data, p, seed, validate, progress, teacher), teacher)
+        else:
+            scorer = spec.fit(data, params, seed, validate, progress, teacher)
         val = validate(scorer, (spec.val_setting,))[key]
         hist = getattr(scorer, "history", {})
         trials.append({"params": params, "not_tuned": inert, "setting": spec.val_setting, "metric": METRIC, "value": val,
                        "seconds": round(time.time() - t0, 2), "epochs_run": hist.get("epochs_run", 0),
-                       "best_epoch": hist.get("best_epoch", 0), "epoch_cap": hist.get("epoch_cap", 0)})
+                       "best_epoch": hist.get("best_epoch", 0), "epoch_cap": hist.get("epoch_cap", 0),
+                       **({"shared_fit": how} if how else {})})
         if val > best_val:
             best, best_params, best_val = scorer, params, val
     return best, best_params, trials

@@ -19,22 +19,33 @@ from graphrec.training.config import TrainConfig
 Validator = Callable[[Any, Sequence[str]], dict[str, float]]
 
 
-def train_backbone(model, data, cfg: TrainConfig, validator: Validator, progress: bool = False) -> dict[str, Any]:
-    """Fit the backbone of ``model`` on ``data.train``; returns its training history."""
+def train_backbone(model, data, cfg: TrainConfig, validator: Validator, progress: bool = False,
+                   cache=None) -> dict[str, Any]:
+    """Fit the backbone of ``model`` on ``data.train``; returns its training history.
+
+    ``cache``: a :class:`~graphrec.baselines.shared_fit.FitCache`; the backbone is the LightGCN
+    baseline's fit of the same parameters and seed, so when the run's baseline tuning fitted (or is
+    fitting) it, that fit is used instead of a second identical one (``history["shared_fit"]``).
+    """
     from graphrec.baselines.lightgcn import fit_lightgcn
 
     params = {"dim": model.backbone.dim, "layers": cfg.backbone_layers, "lr": cfg.backbone_lr, "reg": cfg.backbone_reg,
               "batch_size": cfg.backbone_batch_size, "epochs": cfg.backbone_epochs, "eval_every": cfg.backbone_eval_every,
               "patience": cfg.backbone_patience}
-    sc = fit_lightgcn(data, params, cfg.seed, validator, progress)
+    fit = lambda: fit_lightgcn(data, params, cfg.seed, validator, progress)  # noqa: E731
+    how = None
+    if cache is not None:
+        sc, how = cache.get_or_fit("lightgcn", params, cfg.seed, data, fit)
+    else:
+        sc = fit()
     model.backbone.set_embeddings(sc.user_emb, sc.item_emb)
     model._eval_cache = None
-    return {"params": params, **sc.history}
+    return {"params": params, **sc.history, **({"shared_fit": how} if how else {})}
 
 
-def backbone_checkpoint(model_dir: str | Path, data, validator: Validator, progress: bool = False) -> bool:
+def backbone_checkpoint(model_dir: str | Path, data, validator: Validator, progress: bool = False, cache=None) -> bool:
     """Train and install the backbone of the checkpoint in ``model_dir`` (``backbone.json``); no-op when
-    the model has none or it is already trained."""
+    the model has none or it is already trained. ``cache``: as in :func:`train_backbone`."""
     paths = ModelPaths(Path(model_dir))
     model, st = load_checkpoint(paths.checkpoint, return_state=True)
     if model.backbone.dim == 0 or model.backbone.ready:
@@ -43,7 +54,7 @@ def backbone_checkpoint(model_dir: str | Path, data, validator: Validator, progr
         paths.root.joinpath("backbone.json").write_text(json.dumps({"note": "no warm-validation positives: no backbone"}) + "\n")
         return False
     cfg = TrainConfig.from_dict(st["train_config"])
-    hist = train_backbone(model, data, cfg, validator, progress)
+    hist = train_backbone(model, data, cfg, validator, progress, cache)
     paths.root.joinpath("backbone.json").write_text(json.dumps(hist, indent=1, default=float) + "\n")
     extra = {k: st[k] for k in ("warm_refined", "calibrated") if k in st}
     save_checkpoint(paths.checkpoint, model, model.model_config, cfg, step=st["step"], epoch=st["epoch"],

@@ -17,6 +17,7 @@ import json
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from graphrec.baselines.shared_fit import FitCache
 from graphrec.config import Config
 from graphrec.paths import ModelPaths, RunPaths
 from graphrec.signatures import file_signature
@@ -28,9 +29,9 @@ GRAPHREC_CODE = ("graphrec.recipes.graphrec", "graphrec.recipes.refine", "graphr
 SCORER_FILE = "scorer.pt"
 
 
-def _execution(cfg: Config, nproc: int) -> Execution:
+def _execution(cfg: Config, nproc: int, shared_fits=None) -> Execution:
     return Execution(device=cfg.device, nproc=nproc, val_ks=(20, int(cfg.train.val_metric.split("@")[1])),
-                     eval_batch_size=cfg.eval.batch_size)
+                     eval_batch_size=cfg.eval.batch_size, shared_fits=shared_fits)
 
 
 def split_signature(paths: RunPaths, names=("train", "val_warm", "val_cold")) -> dict[str, str]:
@@ -53,12 +54,15 @@ class Execution:
         device: the run's ``device`` option (graphrec.devices).
         nproc: processes for GraphRec's stage-1 training (>= 2: torchrun, graphrec.stages.ddp).
         val_ks, eval_batch_size: the validator the distributed workers build.
+        shared_fits: the run's :class:`~graphrec.baselines.shared_fit.FitCache` (GraphRec's backbone is
+            the LightGCN baseline's fit of the same parameters and seed: fitted once per run), or None.
     """
 
     device: str = "cpu"
     nproc: int = 1
     val_ks: tuple[int, ...] = (20,)
     eval_batch_size: int = 1024
+    shared_fits: Any = None
 
 
 def _train_graphrec_dir(name: str, out, data, model_cfg, train_cfg, inputs: dict, validator, force: bool, log,
@@ -87,7 +91,7 @@ def _train_graphrec_dir(name: str, out, data, model_cfg, train_cfg, inputs: dict
             _, history = train_graphrec(data, model_cfg, train_cfg, out, validator, progress=progress, resume=resume,
                                         device=device)
         refine_checkpoint(out, data, validator, progress, device=device)
-        backbone_checkpoint(out, data, validator, progress)
+        backbone_checkpoint(out, data, validator, progress, execution.shared_fits)
         calibrate_checkpoint(out, data, validator, progress)
         key = f"val/{train_cfg.val_setting}/{train_cfg.val_metric}"
         scored = [h for h in history if key in h]
@@ -101,7 +105,7 @@ def _train_graphrec_dir(name: str, out, data, model_cfg, train_cfg, inputs: dict
 
 
 def train_graphrec_models(cfg: Config, data, paths: RunPaths, validator, force: bool = False, log=print,
-                          progress: bool = True, nproc: int = 1) -> dict[str, dict]:
+                          progress: bool = True, nproc: int = 1, shared_fits=None) -> dict[str, dict]:
     """GraphRec for every seed of ``cfg.suite.seeds`` (+ the ensemble manifest); returns the stamps."""
     from graphrec.training.manifest import write_ensemble_manifest
 
@@ -115,7 +119,8 @@ def train_graphrec_models(cfg: Config, data, paths: RunPaths, validator, force: 
         out = paths.model_dir(seed, first)
         name = "train graphrec" + ("" if seed == first else f" seed {seed}")
         stamps[f"graphrec_seed{seed}"] = _train_graphrec_dir(name, out, data, model_cfg, cfg.train.replace(seed=seed),
-                                                            inputs, validator, force, log, progress, _execution(cfg, nproc))
+                                                            inputs, validator, force, log, progress,
+                                                            _execution(cfg, nproc, shared_fits))
         dirs.append(out)
     if cfg.suite.ensemble and len(dirs) > 1:
         write_ensemble_manifest(paths.ensemble_manifest, dirs)
@@ -125,7 +130,7 @@ def train_graphrec_models(cfg: Config, data, paths: RunPaths, validator, force: 
 
 
 def train_oracle(cfg: Config, data, paths: RunPaths, force: bool = False, log=print, progress: bool = True,
-                 nproc: int = 1) -> dict:
+                 nproc: int = 1, shared_fits=None) -> dict:
     """The warm oracle: GraphRec (first seed) trained with part of each cold-test item's users."""
     from graphrec.data.oracle import make_oracle_data
     from graphrec.evaluation.protocol import make_validator
@@ -139,7 +144,7 @@ def train_oracle(cfg: Config, data, paths: RunPaths, force: bool = False, log=pr
     return _train_graphrec_dir("train warm oracle", paths.oracle, odata, cfg.model.restricted_to(data.features),
                                cfg.train.replace(seed=cfg.suite.seeds[0]), inputs,
                                make_validator(odata, ks=(20, k), batch_size=cfg.eval.batch_size), force, log, progress,
-                               _execution(cfg, nproc))
+                               _execution(cfg, nproc, shared_fits))
 
 
 def _teacher_for(cfg: Config, paths: RunPaths, trained: dict[str, dict]) -> tuple[str | None, Any]:
@@ -160,10 +165,13 @@ def _teacher_for(cfg: Config, paths: RunPaths, trained: dict[str, dict]) -> tupl
 
 
 def train_baselines(cfg: Config, data, paths: RunPaths, validator, force: bool = False, log=print, progress: bool = True,
-                    fixed_params: dict[str, dict] | None = None, names: list[str] | None = None) -> dict[str, dict]:
+                    fixed_params: dict[str, dict] | None = None, names: list[str] | None = None,
+                    shared_fits=None) -> dict[str, dict]:
     """Tune (or, with ``fixed_params[name]``, just fit) and store every baseline; returns their records.
 
     ``names``: train only these (the others' stored records are read, e.g. for the teacher).
+    ``shared_fits``: the run's :class:`~graphrec.baselines.shared_fit.FitCache` (fits of the trained
+    baselines are read from it when another model or an interrupted tuning stored them).
     """
     from graphrec.baselines import get_baseline
     from graphrec.baselines.store import save_scorer
@@ -191,7 +199,8 @@ def train_baselines(cfg: Config, data, paths: RunPaths, validator, force: bool =
         def work(name=name, spec=spec, out=out, grid=grid, budget=budget, teacher=teacher, teacher_name=teacher_name,
                  fixed=fixed) -> dict:
             with torch_threads(bcfg.num_threads):
-                scorer, params, trials = tune(name, data, grid, budget, bcfg.seed, validator, progress, teacher=teacher)
+                scorer, params, trials = tune(name, data, grid, budget, bcfg.seed, validator, progress, teacher=teacher,
+                                              cache=shared_fits)
             rec = {"params": params, "trials": trials, "budget": budget, "grid": grid, "supports_cold": spec.supports_cold,
                    "val_setting": spec.val_setting, "teacher": teacher_name,
                    "tuned_here": fixed is None, "best_value": max((t["value"] for t in trials), default=None),
@@ -248,13 +257,15 @@ def stage_train(cfg: Config, features, force: bool = False, log=print, progress:
     check_training_data(data, cfg, paths)
     validator = _validator(data, cfg)
     want = only or (lambda _: True)
+    shared = FitCache(paths.shared_fits, refresh=force, log=log)
     out: dict[str, Any] = {"graphrec": {}, "oracle": None, "baselines": {}}
     if want("graphrec"):
-        out["graphrec"] = train_graphrec_models(cfg, data, paths, validator, force, log, progress, nproc)
+        out["graphrec"] = train_graphrec_models(cfg, data, paths, validator, force, log, progress, nproc, shared)
     if cfg.suite.oracle and want("oracle"):
-        out["oracle"] = train_oracle(cfg, data, paths, force, log, progress, nproc)
+        out["oracle"] = train_oracle(cfg, data, paths, force, log, progress, nproc, shared)
     names = [n for n in cfg.baselines.names if want(f"baseline:{n}")]
     if cfg.suite.baselines and names:
         log(f"[train] baselines (selected on validation): {', '.join(names)}")
-        out["baselines"] = train_baselines(cfg, data, paths, validator, force, log, progress, fixed_params, names)
+        out["baselines"] = train_baselines(cfg, data, paths, validator, force, log, progress, fixed_params, names,
+                                           shared)
     return out
