@@ -86,7 +86,8 @@ class FitCache:
 
     Args:
         root: the directory of the entries (a run's ``shared_fits/``).
-        refresh: fit again and overwrite instead of reading stored entries (``--force``).
+        refresh: fit again instead of reading entries stored before this cache was made (``--force``; an
+            entry another process of the same forced run stores meanwhile is still shared).
         poll_s: seconds between checks while another process fits the same entry.
         log: where waiting and reuse are reported.
     """
@@ -94,6 +95,7 @@ class FitCache:
     def __init__(self, root: str | Path, refresh: bool = False, poll_s: float = 5.0,
                  log: Callable[[str], None] = print) -> None:
         self.root, self.refresh, self.poll_s, self.log = Path(root), refresh, poll_s, log
+        self.not_before = time.time() if refresh else float("-inf")
 
     def key(self, name: str, params: dict[str, Any] | None, seed: int, data, teacher=None) -> str:
         """The entry key of fitting baseline ``name`` with ``params`` and ``seed`` on ``data``."""
@@ -121,7 +123,7 @@ class FitCache:
         self.root.mkdir(parents=True, exist_ok=True)
         waited = False
         while True:
-            if not self.refresh and pt.is_file():
+            if pt.is_file() and self._mtime(pt) >= self.not_before:
                 scorer = self._read(pt)
                 if scorer is not None:
                     how = "waited" if waited else "stored"
