@@ -2,8 +2,9 @@
 
 The same fit is asked for more than once in a run: GraphRec's collaborative backbone is a LightGCN
 with the parameters and seed of the tuned LightGCN baseline (``train.backbone_*``; RESULTS.md,
-"Baseline budgets"), so the train stage used to fit it twice, once per model, about 14 minutes of a
-core each on ml1m-mm; and an interrupted tuning re-fitted every configuration it had finished.
+"Baseline budgets"), so the train stage used to fit it twice, once per model (873 s of one core each
+on ml1m-mm's default split, 116 epochs, in the 2026-12-03 GraphRec training behind RESULTS.md's z-score
+row); and an interrupted tuning re-fitted every configuration it had finished.
 :class:`FitCache` stores each fit under a key of everything that decides it, and hands the stored
 scorer to the next caller:
 
@@ -14,7 +15,7 @@ scorer to the next caller:
   float sums, not what is trained). The validator is assumed to be the run's (validation files of
   ``data``, NDCG@20 early stopping), as it is everywhere the train stage fits.
 * **files**: ``<root>/<name>-<key>.pt`` (:func:`graphrec.baselines.store.save_scorer`, written
-  atomically) and ``<name>-<key>.json`` (what produced it: parameters, seed, seconds, code); any
+  atomically) and ``<name>-<key>.json`` (what produced it: key, parameters, seed, seconds, process); any
   entry may be deleted at any time (it is fitted again when next asked for).
 * **two processes, one fit**: the process fitting an entry holds ``<name>-<key>.lock`` (its pid and
   host); another process on the same machine asking for the entry waits for that fit instead of
@@ -42,33 +43,25 @@ from graphrec.signatures import code_fingerprint, fingerprint
 CACHED = frozenset({"mf_bpr", "lightgcn", "dropoutnet", "heater", "clcrec", "aldi", "content_cf_reg"})
 
 
-def _tensor_hash(h, t: torch.Tensor | None) -> None:
-    if t is None:
-        h.update(b"none")
-        return
-    t = t.detach().cpu().contiguous()
-    h.update(f"{t.dtype}:{tuple(t.shape)}:".encode())
-    h.update(t.numpy().tobytes() if t.dtype != torch.bfloat16 else t.view(torch.int16).numpy().tobytes())
+def _signature(tensors, prefix: str = "") -> str:
+    """Short sha256 of ``prefix`` and each tensor's dtype, shape and bytes."""
+    h = hashlib.sha256(prefix.encode())
+    for t in tensors:
+        t = t.detach().cpu().contiguous()
+        h.update(f"{t.dtype}:{tuple(t.shape)}:".encode())
+        h.update((t.view(torch.int16) if t.dtype == torch.bfloat16 else t).numpy().tobytes())
+    return h.hexdigest()[:16]
 
 
 def data_signature(data) -> str:
     """Hash of what a baseline fit reads of ``data`` (never the test edges)."""
-    h = hashlib.sha256()
-    h.update(json.dumps([data.user_ids, data.item_ids]).encode())
-    for t in (data.train, data.val_warm, data.val_cold, data.warm_items, data.cold_val_items):
-        _tensor_hash(h, t)
-    h.update(json.dumps({k: v.fingerprint for k, v in sorted(data.features.items())}).encode())
-    return h.hexdigest()[:16]
+    ids = json.dumps([data.user_ids, data.item_ids, {k: v.fingerprint for k, v in sorted(data.features.items())}])
+    return _signature((data.train, data.val_warm, data.val_cold, data.warm_items, data.cold_val_items), ids)
 
 
 def teacher_signature(teacher) -> str | None:
     """Hash of a teacher's ``(user, item)`` tensors (None: no teacher)."""
-    if teacher is None:
-        return None
-    h = hashlib.sha256()
-    for t in teacher:
-        _tensor_hash(h, t)
-    return h.hexdigest()[:16]
+    return None if teacher is None else _signature(teacher)
 
 
 def _pid_alive(pid: int) -> bool:
@@ -94,7 +87,7 @@ class FitCache:
 
     def __init__(self, root: str | Path, refresh: bool = False, poll_s: float = 5.0,
                  log: Callable[[str], None] = print) -> None:
-        self.root, self.refresh, self.poll_s, self.log = Path(root), refresh, poll_s, log
+        self.root, self.poll_s, self.log = Path(root), poll_s, log
         self.not_before = time.time() if refresh else float("-inf")
 
     def key(self, name: str, params: dict[str, Any] | None, seed: int, data, teacher=None) -> str:

@@ -32,12 +32,10 @@ def train_backbone(model, data, cfg: TrainConfig, validator: Validator, progress
     params = {"dim": model.backbone.dim, "layers": cfg.backbone_layers, "lr": cfg.backbone_lr, "reg": cfg.backbone_reg,
               "batch_size": cfg.backbone_batch_size, "epochs": cfg.backbone_epochs, "eval_every": cfg.backbone_eval_every,
               "patience": cfg.backbone_patience}
-    fit = lambda: fit_lightgcn(data, params, cfg.seed, validator, progress)  # noqa: E731
-    how = None
-    if cache is not None:
-        sc, how = cache.get_or_fit("lightgcn", params, cfg.seed, data, fit)
-    else:
-        sc = fit()
+    def fit():
+        return fit_lightgcn(data, params, cfg.seed, validator, progress)
+
+    sc, how = cache.get_or_fit("lightgcn", params, cfg.seed, data, fit) if cache is not None else (fit(), None)
     model.backbone.set_embeddings(sc.user_emb, sc.item_emb)
     model._eval_cache = None
     return {"params": params, **sc.history, **({"shared_fit": how} if how else {})}
